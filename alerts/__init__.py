@@ -1,0 +1,1 @@
+"""Alerts from observations and timers (issue 5: not built yet)."""

@@ -1,0 +1,1 @@
+"""FastAPI application: REST endpoints, live streams and the operations pages."""

@@ -1,0 +1,1 @@
+"""Customs: declarations, single-window permits, risk channels, release into monitored transits."""

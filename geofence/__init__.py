@@ -1,0 +1,1 @@
+"""Vectorized geofence engine: corridors and zones, per-seal state, observations per batch."""

@@ -1,0 +1,1 @@
+"""Folium pages for the operations control center, served by api/."""

@@ -1,0 +1,86 @@
+"""The ``sealwatch`` command line: one sub-command per job, each with ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sealwatch.config import Settings, get_settings
+from sealwatch.logging import configure_logging
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from store.db import database_url
+    from store.migrate import migrate
+
+    applied = migrate(database_url(settings), settings.timescale)
+    for m in applied:
+        sys.stdout.write(f"applied {m.version:04d}_{m.name}{'.' + m.variant if m.variant else ''}\n")
+    sys.stdout.write(f"{len(applied)} migration(s) applied; schema is up to date\n")
+    return 0
+
+
+def _schema(args: argparse.Namespace, settings: Settings) -> int:
+    from sealwatch.wire import json_schema
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sealwatch import runner
+    from simulators import cli as simulate_cli
+
+    parser = argparse.ArgumentParser(prog="sealwatch", description="Customs e-seal and transit tracking.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run everything with a simulated fleet and open the live map",
+        description="Start private PostgreSQL and MQTT servers unless DATABASE_URL / "
+        "MQTT_URL are set, migrate, release a demo fleet through customs, run ingest, "
+        "the engine, the API and the simulator, and print the map URL.",
+    )
+    runner.configure_demo(demo)
+
+    up = sub.add_parser("up", help="run the service (ingest, engine, API) against DATABASE_URL and MQTT_URL")
+    runner.configure_up(up)
+
+    ingest = sub.add_parser("ingest", help="run only the MQTT ingest worker")
+    runner.configure_ingest(ingest)
+
+    api = sub.add_parser("api", help="run only the HTTP API and map")
+    runner.configure_api(api)
+
+    simulate = sub.add_parser("simulate", help="drive virtual seals along real routes over MQTT")
+    simulate_cli.configure(simulate)
+
+    migrate = sub.add_parser("migrate", help="apply pending database migrations (idempotent)")
+    migrate.set_defaults(func=_migrate)
+
+    schema = sub.add_parser("schema", help="print or write the wire-format JSON Schema")
+    schema.add_argument("--output", "-o", default="-", help="file to write, or - for stdout")
+    schema.set_defaults(func=_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    handler: Handler = args.func
+    return handler(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

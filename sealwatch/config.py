@@ -1,0 +1,63 @@
+"""The one configuration object, read from environment variables (12-factor)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting has a working default; set the environment variable to change it."""
+
+    model_config = SettingsConfigDict(env_prefix="SEALWATCH_", extra="ignore", populate_by_name=True)
+
+    # Servers. Unset means "start private ones" (sealwatch demo) under data_dir.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    mqtt_url: str | None = Field(default=None, validation_alias="MQTT_URL")
+    data_dir: Path = Path(".sealwatch")
+
+    # Storage.
+    timescale: Literal["auto", "on", "off"] = "auto"
+    retention_days: int = Field(default=90, ge=1)
+    partitions_ahead_days: int = Field(default=3, ge=1)
+    compress_after_days: int = Field(default=7, ge=1)
+
+    # Ingest.
+    mqtt_client_id: str = "sealwatch-ingest"
+    mqtt_shared_group: str | None = None
+    telemetry_topic: str = "seals/+/telemetry"
+    batch_max_fixes: int = Field(default=5000, ge=1)
+    batch_max_wait_ms: int = Field(default=200, ge=1)
+    ingest_queue_max: int = Field(default=100_000, ge=1)
+    max_clock_skew_s: float = Field(default=300.0, ge=0)
+
+    # API / map.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    tile_url: str | None = None
+    tile_attribution: str = "&copy; OpenStreetMap contributors"
+    no_signal_after_s: float = Field(default=600.0, gt=0)
+    stopped_below_kmh: float = Field(default=3.0, ge=0)
+    low_battery_pct: float = Field(default=20.0, ge=0, le=100)
+
+    # Logging.
+    log_level: str = "INFO"
+    log_json: bool = False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def mqtt_host_port(url: str) -> tuple[str, int]:
+    """Split ``mqtt://host:port`` into its parts (port 1883 when absent)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp", ""):
+        raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} (use mqtt://host:port)")
+    return parts.hostname or "127.0.0.1", parts.port or 1883

@@ -1,0 +1,281 @@
+"""Running the service: ``ingest``, ``api``, ``up`` (both, supervised) and ``demo``.
+
+``up`` runs ingest and the API as separate processes (two cores, and a slow page never
+delays ingest); their metrics meet in a shared PROMETHEUS_MULTIPROC_DIR that the API serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sealwatch.config import Settings
+from sealwatch.logging import get_logger
+
+log = get_logger(__name__)
+
+MAINTENANCE_INTERVAL_S = 3600.0
+
+
+# -- ingest ------------------------------------------------------------------------------------
+
+
+def configure_ingest(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(func=run_ingest)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _maintain_storage(url: str, settings: Settings) -> None:
+    from store import partitions
+    from store.db import connect
+    from store.migrate import storage_mode
+
+    with connect(url) as conn:
+        partitions.maintain(
+            conn,
+            storage_mode(conn),
+            retention_days=settings.retention_days,
+            ahead_days=settings.partitions_ahead_days,
+            compress_after_days=settings.compress_after_days,
+        )
+
+
+async def _maintenance_loop(url: str, settings: Settings, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(_maintain_storage, url, settings)
+        except Exception:
+            log.exception("storage maintenance failed; will retry")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=MAINTENANCE_INTERVAL_S)
+
+
+async def serve_ingest(settings: Settings, stop: asyncio.Event) -> None:
+    from ingest.worker import IngestWorker
+    from store.db import database_url
+
+    url = database_url(settings)
+    mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
+    worker = IngestWorker(settings, url, mqtt_url)
+    maintenance = asyncio.create_task(_maintenance_loop(url, settings, stop))
+    try:
+        stats = await worker.run(stop)
+        log.info("ingest stopped", messages=stats.messages, stored=stats.stored, rejected=stats.rejected)
+    finally:
+        maintenance.cancel()
+
+
+def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await serve_ingest(settings, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+# -- api ---------------------------------------------------------------------------------------
+
+
+def configure_api(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to bind (default SEALWATCH_API_HOST)")
+    parser.add_argument("--port", type=int, help="port (default SEALWATCH_API_PORT)")
+    parser.set_defaults(func=run_api)
+
+
+def run_api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+# -- up ----------------------------------------------------------------------------------------
+
+
+def configure_up(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, help="API port (default SEALWATCH_API_PORT)")
+    parser.set_defaults(func=run_up)
+
+
+def _child_env(settings: Settings, database_url: str, mqtt_url: str) -> dict[str, str]:
+    metrics_dir = settings.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # stale samples of dead processes would be summed
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(DATABASE_URL=database_url, MQTT_URL=mqtt_url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir.resolve()))
+    return env
+
+
+@contextlib.contextmanager
+def supervised(commands: dict[str, list[str]], env: dict[str, str]) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """Start child processes; on exit, stop them with SIGTERM (then SIGKILL after 15 s)."""
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, argv in commands.items():
+            children[name] = subprocess.Popen(argv, env=env)
+            log.info("started", process=name, pid=children[name].pid)
+        yield children
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, child in children.items():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("did not stop in time; killing", process=name)
+                child.kill()
+                child.wait()
+
+
+def _sealwatch(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sealwatch.cli", *args]
+
+
+def service_commands(port: int) -> dict[str, list[str]]:
+    return {"ingest": _sealwatch("ingest"), "api": _sealwatch("api", "--port", str(port))}
+
+
+def wait_while_running(children: dict[str, subprocess.Popen[bytes]], stop: asyncio.Event | None = None) -> int:
+    while True:
+        for name, child in children.items():
+            code = child.poll()
+            if code is not None:
+                log.error("process exited; stopping the service", process=name, code=code)
+                return code or 1
+        time.sleep(0.5)
+
+
+def run_up(args: argparse.Namespace, settings: Settings) -> int:
+    from store.db import database_url
+    from store.migrate import migrate
+
+    url = database_url(settings)
+    mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
+    migrate(url, settings.timescale)
+    port = args.port or settings.api_port
+    with supervised(service_commands(port), _child_env(settings, url, mqtt_url)) as children:
+        log.info("sealwatch is up", map=f"http://{settings.api_host}:{port}/")
+        try:
+            return wait_while_running(children)
+        except KeyboardInterrupt:
+            return 0
+
+
+# -- demo --------------------------------------------------------------------------------------
+
+
+def configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seals", type=int, default=40, help="number of simulated seals (default 40)")
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between fixes per seal (default 2)")
+    parser.add_argument(
+        "--speedup",
+        type=float,
+        default=20.0,
+        help="simulated time runs this many times faster than the clock (default 20)",
+    )
+    parser.add_argument("--port", type=int, help="API port (default SEALWATCH_API_PORT)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed for the fleet")
+    parser.add_argument("--no-browser", action="store_true", help="do not try to open a browser")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.set_defaults(func=run_demo)
+
+
+@contextlib.contextmanager
+def private_servers(settings: Settings) -> Iterator[tuple[str, str]]:
+    """DATABASE_URL / MQTT_URL if set; otherwise private servers under the data directory."""
+    from sealwatch import services
+
+    data_dir = settings.data_dir.resolve()
+    url = settings.database_url or services.start_embedded_postgres(data_dir / "postgres")
+    broker: services.Mosquitto | None = None
+    amqtt: subprocess.Popen[bytes] | None = None
+    if settings.mqtt_url:
+        mqtt_url = settings.mqtt_url
+    elif shutil.which("mosquitto"):
+        broker = services.Mosquitto(data_dir=data_dir / "mosquitto").start()
+        mqtt_url = broker.url
+    else:
+        port = services.free_port()
+        log.info("mosquitto not installed; starting the embedded amqtt broker", port=port)
+        amqtt = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"from sealwatch.services import run_amqtt_broker; run_amqtt_broker({port})",
+            ]
+        )
+        services.wait_for_port("127.0.0.1", port)
+        mqtt_url = f"mqtt://127.0.0.1:{port}"
+    try:
+        yield url, mqtt_url
+    finally:
+        if broker:
+            broker.stop()
+        if amqtt:
+            amqtt.terminate()
+            amqtt.wait(10)
+
+
+def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from sealwatch.demo import release_fleet, run_fleet_until
+    from store.migrate import migrate
+
+    with private_servers(settings) as (url, mqtt_url):
+        migrate(url, settings.timescale)
+        plans = release_fleet(url, args.seals, args.seed)
+        port = args.port or settings.api_port
+        map_url = f"http://{settings.api_host}:{port}/"
+        with supervised(service_commands(port), _child_env(settings, url, mqtt_url)) as children:
+            log.info(
+                "demo running: open the live map",
+                map=map_url,
+                seals=len(plans),
+                started=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            sys.stderr.write(f"\n  sealwatch demo: live map at {map_url}  (Ctrl-C to stop)\n\n")
+            if not args.no_browser:
+                _open_browser(map_url)
+            try:
+                return run_fleet_until(settings, mqtt_url, plans, args, children)
+            except KeyboardInterrupt:
+                return 0
+
+
+def _open_browser(url: str) -> None:
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform == "darwin"):
+        return
+    import webbrowser
+
+    with contextlib.suppress(Exception):
+        webbrowser.open(url)
+
+
+def default_data_dir() -> Path:
+    return Path(".sealwatch")

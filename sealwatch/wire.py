@@ -1,0 +1,130 @@
+"""Wire format v1: the JSON payload a seal publishes on ``seals/{seal_id}/telemetry``.
+
+One message carries either one fix (fields inline) or a batch (``fixes``: a seal that was
+out of coverage flushes its buffer). ``schemas/telemetry-v1.schema.json`` is generated from
+these models (``sealwatch schema``) and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    field_validator,
+)
+
+WIRE_VERSION = 1
+TOPIC_PREFIX = "seals"
+SEAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
+MAX_BATCH_FIXES = 1000
+_SEAL_ID_RE = re.compile(SEAL_ID_PATTERN)
+
+
+class SealState(StrEnum):
+    CLOSED = "closed"
+    OPENED = "opened"
+    TAMPERED = "tampered"
+
+
+class Fix(BaseModel):
+    """One GPS fix with the seal's status at that instant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=0, lt=2**63, description="Per-seal sequence number, increasing by one per fix.")
+    t: AwareDatetime = Field(description="GPS time of the fix, RFC 3339 with a UTC offset.")
+    lat: float = Field(ge=-90, le=90, description="WGS 84 latitude, degrees.")
+    lon: float = Field(ge=-180, le=180, description="WGS 84 longitude, degrees.")
+    speed_kmh: float | None = Field(default=None, ge=0, le=400, description="Ground speed, km/h.")
+    heading_deg: float | None = Field(default=None, ge=0, lt=360, description="Course over ground, degrees.")
+    sats: int | None = Field(default=None, ge=0, le=64, description="Satellites used in the fix.")
+    hdop: float | None = Field(default=None, ge=0, le=99.9, description="Horizontal dilution of precision.")
+    battery_pct: float = Field(ge=0, le=100, description="Battery charge, percent.")
+    seal_state: SealState = Field(description="closed, opened or tampered (tamper stays until re-armed).")
+
+    @field_validator("t")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class Envelope(BaseModel):
+    """The fields every message carries besides its fix or fixes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = Field(description="Wire format version.")
+    seal_id: str = Field(pattern=SEAL_ID_PATTERN, description="The seal's unique ID (ISO 18185 style).")
+    sig: str | None = Field(default=None, max_length=256, description="Reserved: message signature.")
+
+
+class SingleFixMessage(Envelope, Fix):
+    """A message that carries one fix inline."""
+
+
+class BatchMessage(Envelope):
+    """A message that carries buffered fixes, oldest first."""
+
+    fixes: list[Fix] = Field(min_length=1, max_length=MAX_BATCH_FIXES)
+
+
+def _message_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "batch" if "fixes" in value else "single"
+    return "batch" if hasattr(value, "fixes") else "single"
+
+
+TelemetryMessage = Annotated[
+    Annotated[SingleFixMessage, Tag("single")] | Annotated[BatchMessage, Tag("batch")],
+    Discriminator(_message_kind),
+]
+telemetry_adapter: TypeAdapter[SingleFixMessage | BatchMessage] = TypeAdapter(TelemetryMessage)
+
+
+def fixes_of(message: SingleFixMessage | BatchMessage) -> list[Fix]:
+    if isinstance(message, BatchMessage):
+        return list(message.fixes)
+    return [Fix.model_validate(message.model_dump(exclude={"v", "seal_id", "sig"}))]
+
+
+def telemetry_topic(seal_id: str) -> str:
+    return f"{TOPIC_PREFIX}/{seal_id}/telemetry"
+
+
+def seal_id_from_topic(topic: str) -> str | None:
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[0] == TOPIC_PREFIX and parts[2] == "telemetry" and _SEAL_ID_RE.match(parts[1]):
+        return parts[1]
+    return None
+
+
+def _fix_json(fix: Fix) -> dict[str, Any]:
+    body = fix.model_dump(mode="json", exclude_none=True)
+    body["t"] = fix.t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return body
+
+
+def encode_single(seal_id: str, fix: Fix) -> dict[str, Any]:
+    return {"v": WIRE_VERSION, "seal_id": seal_id, **_fix_json(fix)}
+
+
+def encode_batch(seal_id: str, fixes: list[Fix]) -> dict[str, Any]:
+    return {"v": WIRE_VERSION, "seal_id": seal_id, "fixes": [_fix_json(f) for f in fixes]}
+
+
+def json_schema() -> dict[str, Any]:
+    schema = telemetry_adapter.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://sealwatch.example/schemas/telemetry-v1.schema.json"
+    schema["title"] = "sealwatch seal telemetry, wire format v1"
+    return schema

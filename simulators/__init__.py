@@ -1,0 +1,1 @@
+"""Virtual e-seals that drive real Azerbaijani highway routes and publish telemetry over MQTT."""

@@ -1,0 +1,122 @@
+"""Bulk writes of fixes, latest state and dead letters: one transaction per ingest batch.
+
+Rows go in with binary COPY to a per-connection staging table, then one INSERT ... ON CONFLICT
+DO NOTHING into ``fixes`` makes storage idempotent for redelivered messages (COPY alone cannot
+skip duplicates). ``seal_latest`` only ever moves forward in (t, seq), so a late fix never
+rolls a seal's position back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Protocol
+
+import psycopg
+
+from sealwatch.fixes import FixRecord
+from store import partitions
+
+FIX_COLUMNS = FixRecord._fields
+_COLS = ", ".join(FIX_COLUMNS)
+_COPY_TYPES = [
+    "text",
+    "int8",
+    "timestamptz",
+    "float8",
+    "float8",
+    "float4",
+    "float4",
+    "int2",
+    "float4",
+    "float4",
+    "text",
+    "timestamptz",
+]
+
+_UPSERT_LATEST = f"""
+INSERT INTO seal_latest ({_COLS})
+SELECT DISTINCT ON (seal_id) {_COLS} FROM fixes_stage ORDER BY seal_id, t DESC, seq DESC
+ON CONFLICT (seal_id) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in FIX_COLUMNS if c != "seal_id")}, updated_at = now()
+WHERE (EXCLUDED.t, EXCLUDED.seq) > (seal_latest.t, seal_latest.seq)
+"""
+
+
+class DeadLetter(Protocol):
+    @property
+    def reason(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def topic(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+    dead_letters: int
+
+
+class FixWriter:
+    """Writes batches on one connection it owns; not shared between threads."""
+
+    def __init__(self, conn: psycopg.Connection[dict[str, object]], mode: str) -> None:
+        self.conn = conn
+        self.mode = mode
+        self._known_days: set[date] = set()
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS fixes_stage (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        conn.commit()
+
+    def _ensure_days(self, records: Sequence[FixRecord]) -> None:
+        if self.mode != "native":
+            return
+        days = {r.t.astimezone(UTC).date() for r in records} - self._known_days
+        if days:
+            partitions.ensure_partitions(self.conn, days)
+            self._known_days |= days
+
+    def write(
+        self, records: Sequence[FixRecord], dead_letters: Sequence[DeadLetter], source: str = "mqtt"
+    ) -> WriteResult:
+        """Store one batch atomically: all of it or, on error, none of it."""
+        self._ensure_days(records)
+        inserted = 0
+        with self.conn.transaction():
+            if records:
+                with self.conn.cursor() as cur:
+                    with cur.copy(f"COPY fixes_stage ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.set_types(_COPY_TYPES)
+                        for record in records:
+                            copy.write_row(record)
+                    cur.execute(f"INSERT INTO fixes ({_COLS}) SELECT {_COLS} FROM fixes_stage ON CONFLICT DO NOTHING")
+                    inserted = max(cur.rowcount, 0)
+                    cur.execute(_UPSERT_LATEST)
+            if dead_letters:
+                write_dead_letters(self.conn, dead_letters, source)
+        return WriteResult(inserted, len(records) - inserted, len(dead_letters))
+
+    def forget_partitions(self) -> None:
+        """After retention dropped partitions, re-check before the next write."""
+        self._known_days.clear()
+
+
+def write_dead_letters(
+    conn: psycopg.Connection[dict[str, object]], dead_letters: Sequence[DeadLetter], source: str
+) -> None:
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY dead_letters (received_at, source, topic, payload, reason, detail) FROM STDIN (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.set_types(["timestamptz", "text", "text", "bytea", "text", "text"])
+        now = datetime.now(UTC)
+        for d in dead_letters:
+            copy.write_row((now, source, d.topic, d.payload, str(d.reason), d.detail))

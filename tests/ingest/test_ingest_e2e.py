@@ -1,0 +1,184 @@
+"""Ingest end to end: real Mosquitto (project config) → IngestWorker → real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import orjson
+import psycopg
+import pytest
+
+from ingest.worker import IngestWorker
+from sealwatch.config import Settings
+from sealwatch.services import Mosquitto
+from tests.helpers import (
+    batch_payload,
+    count,
+    make_fix,
+    minutes_ago,
+    publish_all,
+    single_payload,
+    telemetry,
+    wait_until,
+)
+
+
+def _settings(**kw: object) -> Settings:
+    return Settings(mqtt_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}", batch_max_wait_ms=50, **kw)  # type: ignore[arg-type]
+
+
+class RunningWorker:
+    def __init__(self, worker: IngestWorker) -> None:
+        self.worker = worker
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[object] | None = None
+
+    async def start(self) -> RunningWorker:
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.worker.run(self.stop))
+        await asyncio.wait_for(self.worker.subscribed.wait(), 15)
+        return self
+
+    async def halt(self) -> None:
+        self.stop.set()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 60)
+        assert not self.task.cancelled() and self.task.exception() is None
+
+
+@pytest.fixture
+async def ingest(migrated_db: str, broker: Mosquitto) -> AsyncIterator[RunningWorker]:
+    worker = RunningWorker(IngestWorker(_settings(), migrated_db, broker.url))
+    await worker.start()
+    yield worker
+    if not worker.stop.is_set():
+        await worker.halt()
+
+
+async def test_fixes_stored_exactly_once_with_redelivery_and_batch(
+    ingest: RunningWorker, migrated_db: str, broker: Mosquitto
+) -> None:
+    seal = "AZS-E2E001"
+    base = minutes_ago(30)
+    singles = [make_fix(i, base + timedelta(seconds=10 * i)) for i in range(1, 21)]
+    messages = [telemetry(seal, single_payload(seal, f)) for f in singles]
+    messages += messages[:5]  # a redelivered duplicate of the first five
+    buffered = [make_fix(100 + i, minutes_ago(20 - i)) for i in range(10)]
+    messages.append(telemetry(seal, batch_payload(seal, buffered)))
+    messages.append(telemetry(seal, batch_payload(seal, buffered[:3])))  # the flush, redelivered in part
+
+    await asyncio.to_thread(publish_all, broker.url, messages)
+    await wait_until(lambda: ingest.worker.stats.messages >= len(messages), what="all messages committed")
+
+    assert count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id = %s", seal) == 30
+    assert count(migrated_db, "SELECT count(DISTINCT (seq, t)) FROM fixes WHERE seal_id = %s", seal) == 30
+    assert ingest.worker.stats.duplicates == 8
+    assert count(migrated_db, "SELECT count(*) FROM dead_letters") == 0
+    # Latest state is the newest fix, not the last message to arrive.
+    assert count(migrated_db, "SELECT seq FROM seal_latest WHERE seal_id = %s", seal) == 109
+
+
+def _bad_inputs() -> list[tuple[str, str, bytes, str]]:
+    """(case, topic, payload, expected reason) for every kind of bad input."""
+    topic = "seals/AZS-BAD001/telemetry"
+    good = orjson.loads(single_payload("AZS-BAD001", make_fix(1, minutes_ago(1))))
+
+    def variant(**changes: object) -> bytes:
+        return orjson.dumps({**good, **changes})
+
+    return [
+        ("malformed_json", topic, b'{"v": 1, "seal_id": ', "malformed_json"),
+        ("not_utf8", topic, b"\xff\xfe\x00garbage", "malformed_json"),
+        ("wrong_type", topic, variant(seq="one"), "invalid_payload"),
+        ("lat_out_of_range", topic, variant(lat=91.5), "invalid_payload"),
+        ("future", topic, variant(t="2099-01-01T00:00:00Z"), "future_timestamp"),
+        ("unknown_field_bad_value", topic, variant(speed="fast"), "invalid_payload"),
+        ("bad_state", topic, variant(seal_state="broken"), "invalid_payload"),
+        ("wrong_version", topic, variant(v=7), "unsupported_version"),
+        ("topic_mismatch", "seals/AZS-OTHER1/telemetry", variant(), "topic_mismatch"),
+        ("bad_topic", "seals/x/y/z", variant(), "bad_topic"),
+    ]
+
+
+async def test_bad_input_goes_to_dead_letters_and_ingest_keeps_running(
+    ingest: RunningWorker, migrated_db: str, broker: Mosquitto
+) -> None:
+    bad = _bad_inputs()
+    good_after = telemetry("AZS-GOOD01", single_payload("AZS-GOOD01", make_fix(5, minutes_ago(1))))
+    messages = [(topic, payload) for _, topic, payload, _ in bad] + [good_after]
+    await asyncio.to_thread(publish_all, broker.url, messages)
+    await wait_until(lambda: ingest.worker.stats.messages >= len(messages), what="all messages committed")
+
+    with psycopg.connect(migrated_db) as conn:
+        rows = conn.execute("SELECT topic, payload, reason, detail FROM dead_letters ORDER BY id").fetchall()
+    assert len(rows) == len(bad)
+    by_payload = {bytes(r[1]): (r[0], r[2], r[3]) for r in rows}
+    for name, topic, payload, reason in bad:
+        assert payload in by_payload, f"{name} was not dead-lettered with its raw payload"
+        stored_topic, stored_reason, detail = by_payload[payload]
+        assert (stored_topic, stored_reason) == (topic, reason), name
+        assert detail, f"{name} has no readable detail"
+    assert count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id = 'AZS-GOOD01'") == 1
+    assert count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id <> 'AZS-GOOD01'") == 0
+    assert ingest.task is not None and not ingest.task.done()
+
+
+async def test_batch_with_some_bad_fixes_keeps_the_good_ones(
+    ingest: RunningWorker, migrated_db: str, broker: Mosquitto
+) -> None:
+    seal = "AZS-MIXED1"
+    fixes = [orjson.loads(single_payload(seal, make_fix(i, minutes_ago(10 - i)))) for i in range(5)]
+    for f in fixes:
+        del f["v"], f["seal_id"]
+    fixes[2]["lat"] = 123.0
+    payload = orjson.dumps({"v": 1, "seal_id": seal, "fixes": fixes})
+    await asyncio.to_thread(publish_all, broker.url, [telemetry(seal, payload)])
+    await wait_until(lambda: ingest.worker.stats.messages >= 1, what="the batch committed")
+    assert count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id = %s", seal) == 4
+    assert count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id = %s AND seq = 2", seal) == 0
+    assert (
+        count(
+            migrated_db,
+            "SELECT count(*) FROM dead_letters WHERE reason = 'invalid_payload' AND detail LIKE 'fixes.2.lat%%'",
+        )
+        == 1
+    )
+
+
+async def test_burst_of_50000_while_ingest_is_away_and_running_loses_nothing(
+    migrated_db: str, broker: Mosquitto
+) -> None:
+    """Half the burst queues at the broker while the persistent session is offline (past Mosquitto's
+    default limit of 1000 queued messages), the other half arrives while ingest drains the backlog."""
+    settings = _settings(batch_max_fixes=2000)
+    worker = RunningWorker(IngestWorker(settings, migrated_db, broker.url))
+    await worker.start()
+    await worker.halt()  # the session now persists at the broker with nobody consuming
+
+    seals = [f"AZS-B{n:05d}" for n in range(100)]
+    start = minutes_ago(60)
+
+    def burst(lo: int, hi: int) -> list[tuple[str, bytes]]:
+        return [
+            telemetry(
+                seals[i % 100],
+                single_payload(seals[i % 100], make_fix(i, start + timedelta(milliseconds=i * 50))),
+            )
+            for i in range(lo, hi)
+        ]
+
+    await asyncio.to_thread(publish_all, broker.url, burst(0, 25_000))
+    await worker.start()
+    await asyncio.to_thread(publish_all, broker.url, burst(25_000, 50_000))
+    await wait_until(
+        lambda: count(migrated_db, "SELECT count(*) FROM fixes") >= 50_000,
+        within=180,
+        what="50,000 fixes stored",
+    )
+    await worker.halt()
+    assert count(migrated_db, "SELECT count(*) FROM fixes") == 50_000
+    assert count(migrated_db, "SELECT count(DISTINCT seq) FROM fixes") == 50_000
+    assert count(migrated_db, "SELECT count(*) FROM seal_latest") == 100
