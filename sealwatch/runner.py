@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sealwatch.config import Settings
 from sealwatch.logging import get_logger
@@ -162,7 +161,7 @@ def service_commands(port: int) -> dict[str, list[str]]:
     return {"ingest": _sealwatch("ingest"), "api": _sealwatch("api", "--port", str(port))}
 
 
-def wait_while_running(children: dict[str, subprocess.Popen[bytes]], stop: asyncio.Event | None = None) -> int:
+def wait_while_running(children: dict[str, subprocess.Popen[bytes]]) -> int:
     while True:
         for name, child in children.items():
             code = child.poll()
@@ -194,16 +193,11 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
 def configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seals", type=int, default=40, help="number of simulated seals (default 40)")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between fixes per seal (default 2)")
-    parser.add_argument(
-        "--speedup",
-        type=float,
-        default=20.0,
-        help="simulated time runs this many times faster than the clock (default 20)",
-    )
     parser.add_argument("--port", type=int, help="API port (default SEALWATCH_API_PORT)")
     parser.add_argument("--seed", type=int, default=7, help="random seed for the fleet")
     parser.add_argument("--no-browser", action="store_true", help="do not try to open a browser")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--no-faults", action="store_true", help="no scripted faults on the demo seals")
     parser.set_defaults(func=run_demo)
 
 
@@ -249,7 +243,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     with private_servers(settings) as (url, mqtt_url):
         migrate(url, settings.timescale)
-        plans = release_fleet(url, args.seals, args.seed)
+        plans = release_fleet(url, args.seals, args.seed, faults=not args.no_faults)
         port = args.port or settings.api_port
         map_url = f"http://{settings.api_host}:{port}/"
         with supervised(service_commands(port), _child_env(settings, url, mqtt_url)) as children:
@@ -275,7 +269,3 @@ def _open_browser(url: str) -> None:
 
     with contextlib.suppress(Exception):
         webbrowser.open(url)
-
-
-def default_data_dir() -> Path:
-    return Path(".sealwatch")

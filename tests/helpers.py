@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,8 @@ import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sealwatch.config import mqtt_host_port
+from ingest.worker import IngestWorker
+from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.wire import Fix, SealState, encode_batch, encode_single, telemetry_topic
 
 
@@ -78,3 +80,26 @@ async def wait_until(predicate: Callable[[], bool], within: float = 60.0, what: 
 
 def minutes_ago(n: float) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=n)
+
+
+def ingest_settings(**kw: object) -> Settings:
+    return Settings(mqtt_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}", batch_max_wait_ms=50, **kw)  # type: ignore[arg-type]
+
+
+class RunningWorker:
+    def __init__(self, worker: IngestWorker) -> None:
+        self.worker = worker
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[object] | None = None
+
+    async def start(self) -> RunningWorker:
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.worker.run(self.stop))
+        await asyncio.wait_for(self.worker.subscribed.wait(), 15)
+        return self
+
+    async def halt(self) -> None:
+        self.stop.set()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 60)
+        assert not self.task.cancelled() and self.task.exception() is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -12,11 +11,12 @@ import psycopg
 import pytest
 
 from ingest.worker import IngestWorker
-from sealwatch.config import Settings
 from sealwatch.services import Mosquitto
 from tests.helpers import (
+    RunningWorker,
     batch_payload,
     count,
+    ingest_settings,
     make_fix,
     minutes_ago,
     publish_all,
@@ -26,32 +26,9 @@ from tests.helpers import (
 )
 
 
-def _settings(**kw: object) -> Settings:
-    return Settings(mqtt_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}", batch_max_wait_ms=50, **kw)  # type: ignore[arg-type]
-
-
-class RunningWorker:
-    def __init__(self, worker: IngestWorker) -> None:
-        self.worker = worker
-        self.stop = asyncio.Event()
-        self.task: asyncio.Task[object] | None = None
-
-    async def start(self) -> RunningWorker:
-        self.stop = asyncio.Event()
-        self.task = asyncio.create_task(self.worker.run(self.stop))
-        await asyncio.wait_for(self.worker.subscribed.wait(), 15)
-        return self
-
-    async def halt(self) -> None:
-        self.stop.set()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 60)
-        assert not self.task.cancelled() and self.task.exception() is None
-
-
 @pytest.fixture
 async def ingest(migrated_db: str, broker: Mosquitto) -> AsyncIterator[RunningWorker]:
-    worker = RunningWorker(IngestWorker(_settings(), migrated_db, broker.url))
+    worker = RunningWorker(IngestWorker(ingest_settings(), migrated_db, broker.url))
     await worker.start()
     yield worker
     if not worker.stop.is_set():
@@ -153,7 +130,7 @@ async def test_burst_of_50000_while_ingest_is_away_and_running_loses_nothing(
 ) -> None:
     """Half the burst queues at the broker while the persistent session is offline (past Mosquitto's
     default limit of 1000 queued messages), the other half arrives while ingest drains the backlog."""
-    settings = _settings(batch_max_fixes=2000)
+    settings = ingest_settings(batch_max_fixes=2000)
     worker = RunningWorker(IngestWorker(settings, migrated_db, broker.url))
     await worker.start()
     await worker.halt()  # the session now persists at the broker with nobody consuming

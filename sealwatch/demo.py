@@ -1,0 +1,100 @@
+"""The demo fleet: transits released through customs, then driven by the simulator in-process.
+
+Every simulated seal belongs to a real transit (declaration submitted, checked, risk-assessed
+and released by ``customs.demo_fleet``). A truck released some time ago starts where it would
+be by now, so the map is populated from the first second. A few seals get scripted faults so
+the operations page shows every state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+from datetime import UTC, datetime
+
+from sealwatch.config import Settings
+from sealwatch.logging import get_logger
+from simulators.faults import Fault, FaultKind
+from simulators.fleet import Fleet, run_fleet
+from simulators.path import RoutePath
+from simulators.plans import SealPlan
+
+log = get_logger(__name__)
+
+# (seal index, fault): staggered so something happens in each of the first minutes.
+DEMO_FAULTS: tuple[tuple[int, Fault], ...] = (
+    (2, Fault(FaultKind.DEVIATION, at_s=60)),
+    (4, Fault(FaultKind.STOP, at_s=90, duration_s=30 * 60)),
+    (6, Fault(FaultKind.OPENED, at_s=120)),
+    (8, Fault(FaultKind.LOW_BATTERY, at_s=30, duration_s=120)),
+    (10, Fault(FaultKind.SIGNAL_LOSS, at_s=150, duration_s=15 * 60)),
+    (12, Fault(FaultKind.GPS_JUMP, at_s=180)),
+    (14, Fault(FaultKind.TAMPER, at_s=240)),
+)
+
+
+def release_fleet(database_url: str, n: int, seed: int, faults: bool = True) -> list[SealPlan]:
+    """Release ``n`` transits through customs and plan one virtual seal per transit."""
+    from customs.demo_fleet import release_demo_fleet
+
+    from store.db import connect
+
+    with connect(database_url) as conn:
+        released = release_demo_fleet(conn, n, seed)
+    now = datetime.now(UTC)
+    plans = []
+    for i, transit in enumerate(released):
+        path = RoutePath.of_route(transit.route_code)
+        speed = 60.0 + (i * 7919 % 30)
+        driven = speed / 3.6 * max(0.0, (now - transit.released_at).total_seconds())
+        plans.append(
+            SealPlan(
+                seal_id=transit.seal_id,
+                route_code=transit.route_code,
+                start_m=min(driven, 0.9 * path.length_m),
+                speed_kmh=speed,
+                battery_pct=transit.battery_pct,
+                transit_id=transit.transit_id,
+                seed=seed * 100_003 + i,
+                faults=tuple(f for index, f in DEMO_FAULTS if faults and index == i),
+            )
+        )
+    return plans
+
+
+def run_fleet_until(
+    settings: Settings,
+    mqtt_url: str,
+    plans: list[SealPlan],
+    args: argparse.Namespace,
+    children: dict[str, subprocess.Popen[bytes]],
+) -> int:
+    """Drive the fleet until Ctrl-C, ``--duration``, or a service process exits (its code)."""
+    fleet = Fleet.from_plans(plans)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        exit_code = 0
+
+        async def watch_children() -> None:
+            nonlocal exit_code
+            while not stop.is_set():
+                for name, child in children.items():
+                    code = child.poll()
+                    if code is not None:
+                        log.error("service process exited; stopping the demo", process=name, code=code)
+                        exit_code = code or 1
+                        stop.set()
+                await asyncio.sleep(0.5)
+
+        watcher = asyncio.create_task(watch_children())
+        try:
+            stats = await run_fleet(fleet, mqtt_url, args.interval, stop, args.duration)
+        finally:
+            stop.set()
+            await watcher
+        log.info("demo fleet stopped", fixes=stats.fixes, messages=stats.messages)
+        return exit_code
+
+    return asyncio.run(main())
