@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from api import customs_routes, pages, telemetry_routes
+from maps.live import STATIC_DIR
 from sealwatch import __version__
 from sealwatch.config import Settings
 from store.db import database_url
@@ -40,4 +42,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     for module in (telemetry_routes, customs_routes, pages):
         app.include_router(module.router)
+    # The live map's Leaflet, plugins and own JS/CSS are served locally so the page works offline.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # Ingest.
     mqtt_client_id: str = "sealwatch-ingest"
     mqtt_shared_group: str | None = None
-    telemetry_topic: str = "seals/+/telemetry"
+    # Everything under seals/ so a message on a malformed topic is dead-lettered, not silently unseen.
+    telemetry_topic: str = "seals/#"
     batch_max_fixes: int = Field(default=5000, ge=1)
     batch_max_wait_ms: int = Field(default=200, ge=1)
     ingest_queue_max: int = Field(default=100_000, ge=1)

@@ -37,14 +37,17 @@ DEMO_FAULTS: tuple[tuple[int, Fault], ...] = (
 def release_fleet(database_url: str, n: int, seed: int, faults: bool = True) -> list[SealPlan]:
     """Release ``n`` transits through customs and plan one virtual seal per transit."""
     from customs.demo_fleet import release_demo_fleet
-
     from store.db import connect
 
     with connect(database_url) as conn:
         released = release_demo_fleet(conn, n, seed)
+        rows = conn.execute("SELECT seal_id, battery_pct FROM seals").fetchall()
+    battery = {str(r["seal_id"]): float(str(r["battery_pct"])) for r in rows}
     now = datetime.now(UTC)
     plans = []
     for i, transit in enumerate(released):
+        if transit.seal_id is None or transit.route_code is None:
+            continue  # not monitored by a seal: nothing to simulate
         path = RoutePath.of_route(transit.route_code)
         speed = 60.0 + (i * 7919 % 30)
         driven = speed / 3.6 * max(0.0, (now - transit.released_at).total_seconds())
@@ -54,7 +57,7 @@ def release_fleet(database_url: str, n: int, seed: int, faults: bool = True) -> 
                 route_code=transit.route_code,
                 start_m=min(driven, 0.9 * path.length_m),
                 speed_kmh=speed,
-                battery_pct=transit.battery_pct,
+                battery_pct=battery[transit.seal_id],
                 transit_id=transit.transit_id,
                 seed=seed * 100_003 + i,
                 faults=tuple(f for index, f in DEMO_FAULTS if faults and index == i),

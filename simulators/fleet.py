@@ -96,6 +96,7 @@ async def run_fleet(
             async with aiomqtt.Client(
                 host, port, identifier=identifier, max_inflight_messages=1000, max_queued_outgoing_messages=0
             ) as client:
+                client.pending_calls_threshold = 100_000  # a fleet publishes many at once by design
                 backoff = 0.5
                 next_tick = time.monotonic()
                 while not stop.is_set() and (deadline is None or time.monotonic() < deadline):

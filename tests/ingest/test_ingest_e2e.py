@@ -76,7 +76,7 @@ def _bad_inputs() -> list[tuple[str, str, bytes, str]]:
         ("bad_state", topic, variant(seal_state="broken"), "invalid_payload"),
         ("wrong_version", topic, variant(v=7), "unsupported_version"),
         ("topic_mismatch", "seals/AZS-OTHER1/telemetry", variant(), "topic_mismatch"),
-        ("bad_topic", "seals/x/y/z", variant(), "bad_topic"),
+        ("bad_topic", "seals/x/y/z", variant(seq=2), "bad_topic"),
     ]
 
 

@@ -50,16 +50,28 @@ class SteadyPublisher(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
+        acked: set[int] = set()
+        lock = threading.Lock()
+
+        def on_publish(client: object, userdata: object, mid: int, reason: object, props: object) -> None:
+            with lock:
+                acked.add(mid)
+
+        self.client.on_publish = on_publish
         self.client.connect(self.host, self.port)
         self.client.loop_start()
-        infos = []
+        mids = []
         for i, (topic, payload) in enumerate(self.messages):
-            infos.append(self.client.publish(topic, payload, qos=1))
+            # While the broker is down paho queues the message (rc "no connection") and sends it
+            # after reconnecting; MQTTMessageInfo.is_published() would raise, so track PUBACKs by mid.
+            mids.append(self.client.publish(topic, payload, qos=1).mid)
             if i % 100 == 99:
                 threading.Event().wait(100 / self.per_second)
-        for info in infos:
-            while not info.is_published():
-                threading.Event().wait(0.05)
+        while True:
+            with lock:
+                if acked.issuperset(mids):
+                    break
+            threading.Event().wait(0.05)
         self.client.loop_stop()
         self.client.disconnect()
         self.done.set()

@@ -1,0 +1,137 @@
+"""The live map in a real headless Chromium: markers for every seal, coloured and classed by status.
+
+The API runs for real (uvicorn on a free port) against a migrated database holding seven seals;
+Chromium loads the page, which must work with no internet, and polls /api/seals.
+Set SEALWATCH_UPDATE_SCREENSHOT=1 to refresh docs/live-map.png from this test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from psycopg.rows import dict_row
+
+from api.app import create_app
+from sealwatch.config import Settings
+from sealwatch.fixes import FixRecord
+from sealwatch.geography import offices
+from sealwatch.services import free_port
+from store.fixes import FixWriter
+
+CHROMIUM = shutil.which("chromium")
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "live-map.png"
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it with apt)")
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def fix(seal: str, lat: float, lon: float, minutes_ago: float, speed: float | None, battery: float, state: str):
+    t = NOW - timedelta(minutes=minutes_ago)
+    return FixRecord(seal, 1, t, lat, lon, speed, 90.0, 9, 0.9, battery, state, datetime.now(UTC))
+
+
+# Seven seals spread along the corridors, with the status each must show.
+SEALS = [
+    ("moving", fix("AZS-000101", 40.83, 46.02, 1, 72.0, 91.0, "closed")),  # Shamkir, M2
+    ("moving", fix("AZS-000102", 41.08, 49.11, 2, 64.0, 77.0, "closed")),  # Siyazan, M1
+    ("stopped", fix("AZS-000103", 40.04, 48.94, 1, 0.0, 66.0, "closed")),  # Hajigabul
+    ("opened", fix("AZS-000104", 39.60, 48.98, 3, 0.0, 55.0, "opened")),  # Salyan
+    ("tampered", fix("AZS-000105", 41.63, 46.64, 1, 40.0, 80.0, "tampered")),  # Zaqatala
+    ("low_battery", fix("AZS-000106", 40.35, 48.16, 1, 55.0, 9.0, "closed")),  # Kurdamir
+    ("no_signal", fix("AZS-000107", 38.75, 48.85, 240, 50.0, 70.0, "closed")),  # Lankaran, silent 4 h
+]
+
+
+class ClassCounter(HTMLParser):
+    """Counts elements by CSS class in Chromium's dumped DOM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classes: Counter[str] = Counter()
+        self.text: list[str] = []
+        self._count_for: str | None = None
+        self.counts: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.classes.update((values.get("class") or "").split())
+        self._count_for = values.get("data-status-count")
+
+    def handle_data(self, data: str) -> None:
+        if self._count_for is not None:
+            self.counts[self._count_for] = data.strip()
+            self._count_for = None
+
+
+@pytest.fixture
+def live_url(migrated_db: str) -> Iterator[str]:
+    with psycopg.connect(migrated_db, row_factory=dict_row) as conn:
+        FixWriter(conn, "native").write([f for _, f in SEALS], [])
+    port = free_port()
+    app = create_app(Settings(database_url=migrated_db, mqtt_url=None))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+
+
+def test_browser_shows_every_seal_with_its_status(live_url: str, tmp_path: Path) -> None:
+    dom = chromium("--dump-dom", live_url).stdout
+    parser = ClassCounter()
+    parser.feed(dom)
+    expected = Counter(status for status, _ in SEALS)
+    assert parser.classes["seal-marker"] == len(SEALS) == 7
+    for status in ("moving", "stopped", "opened", "tampered", "low_battery", "no_signal"):
+        assert parser.classes[f"seal-{status}"] == expected[status], status
+    # The legend counts come from the same live data.
+    assert {s: int(n) for s, n in parser.counts.items()} == {
+        "tampered": 1,
+        "opened": 1,
+        "no_signal": 1,
+        "low_battery": 1,
+        "stopped": 1,
+        "moving": 2,
+    }
+    # The vector basemap drew a labelled marker for every customs office and border checkpoint.
+    assert parser.classes["place-label"] == len(offices())
+
+    shot = tmp_path / "live-map.png"
+    chromium(f"--screenshot={shot}", "--window-size=1400,900", live_url)
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(data[16:20], "big") == 1400 and int.from_bytes(data[20:24], "big") == 900
+    if os.environ.get("SEALWATCH_UPDATE_SCREENSHOT"):
+        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, DOCS_SCREENSHOT)
