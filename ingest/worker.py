@@ -29,7 +29,7 @@ from store.migrate import storage_mode
 
 log = get_logger(__name__)
 
-BatchHook = Callable[[list[FixRecord]], Awaitable[None]]
+BatchHook = Callable[[list[FixRecord]], Awaitable[object]]
 
 
 @dataclass(slots=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +37,21 @@ class Settings(BaseSettings):
     ingest_queue_max: int = Field(default=100_000, ge=1)
     max_clock_skew_s: float = Field(default=300.0, ge=0)
 
+    # Device authentication (docs/wire-format.md, "Signatures").
+    # Reject unsigned messages. False is a migration mode: a seal without any key may still send
+    # unsigned; a seal that has a key must sign, and every signature present is checked.
+    require_signatures: bool = True
+    # How long the previous key of a seal keeps verifying after a rotation.
+    key_rotation_grace_s: float = Field(default=86_400.0, ge=0)
+    # The ingest key cache reloads on NOTIFY sealwatch_keys; this is the safety-net reload period.
+    key_cache_ttl_s: float = Field(default=300.0, gt=0)
+    # Fernet key (urlsafe base64, 32 bytes) encrypting seal secrets at rest; unset stores them raw.
+    key_encryption_key: SecretStr | None = None
+    # A fix whose seq is this far or more below the seal's highest stored seq is a replay.
+    replay_window_seq: int = Field(default=100_000, ge=1)
+    # Bearer token for the device key API (Authorization: Bearer ...); unset disables that API.
+    admin_token: SecretStr | None = None
+
     # API / map.
     api_host: str = "127.0.0.1"
     api_port: int = 8080
@@ -62,3 +77,11 @@ def mqtt_host_port(url: str) -> tuple[str, int]:
     if parts.scheme not in ("mqtt", "tcp", ""):
         raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} (use mqtt://host:port)")
     return parts.hostname or "127.0.0.1", parts.port or 1883
+
+
+def mqtt_credentials(url: str) -> tuple[str | None, str | None]:
+    """The username and password of ``mqtt://user:pass@host:port`` (None when absent)."""
+    parts = urlsplit(url)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return username, password

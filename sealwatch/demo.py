@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import subprocess
 from datetime import UTC, datetime
 
@@ -79,6 +80,9 @@ def run_fleet_until(
     async def main() -> int:
         stop = asyncio.Event()
         exit_code = 0
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
 
         async def watch_children() -> None:
             nonlocal exit_code

@@ -33,6 +33,16 @@ def configure_ingest(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run_ingest)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (service managers, ``kill``) stops a supervisor the way Ctrl-C does: children and
+    private servers are shut down by the ``with`` blocks instead of being orphaned."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,18 +75,29 @@ async def _maintenance_loop(url: str, settings: Settings, stop: asyncio.Event) -
 
 
 async def serve_ingest(settings: Settings, stop: asyncio.Event) -> None:
+    """Ingest with the geofence engine behind it: each committed batch is checked at once."""
+    from geofence.live import LiveGeofence
     from ingest.worker import IngestWorker
     from store.db import database_url
 
     url = database_url(settings)
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
-    worker = IngestWorker(settings, url, mqtt_url)
-    maintenance = asyncio.create_task(_maintenance_loop(url, settings, stop))
+    geofence = LiveGeofence(url)
+    await geofence.start()
+    worker = IngestWorker(settings, url, mqtt_url, hooks=[geofence.on_batch])
+    background = [
+        asyncio.create_task(_maintenance_loop(url, settings, stop)),
+        asyncio.create_task(geofence.listen(stop)),
+    ]
     try:
         stats = await worker.run(stop)
         log.info("ingest stopped", messages=stats.messages, stored=stats.stored, rejected=stats.rejected)
     finally:
-        maintenance.cancel()
+        stop.set()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        geofence.close()
 
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,6 +196,7 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     from store.db import database_url
     from store.migrate import migrate
 
+    _interrupt_on_sigterm()
     url = database_url(settings)
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
     migrate(url, settings.timescale)
@@ -241,6 +263,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from sealwatch.demo import release_fleet, run_fleet_until
     from store.migrate import migrate
 
+    _interrupt_on_sigterm()
     with private_servers(settings) as (url, mqtt_url):
         migrate(url, settings.timescale)
         plans = release_fleet(url, args.seals, args.seed, faults=not args.no_faults)

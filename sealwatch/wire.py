@@ -3,15 +3,25 @@
 One message carries either one fix (fields inline) or a batch (``fixes``: a seal that was
 out of coverage flushes its buffer). ``schemas/telemetry-v1.schema.json`` is generated from
 these models (``sealwatch schema``) and a test keeps the two in step.
+
+Messages are signed (HMAC-SHA256 with the seal's own secret, see ``docs/wire-format.md``):
+the signature covers the canonical payload, i.e. the message's JSON without ``sig``, keys
+sorted at every level, no whitespace (orjson ``OPT_SORT_KEYS``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -27,6 +37,9 @@ WIRE_VERSION = 1
 TOPIC_PREFIX = "seals"
 SEAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
 MAX_BATCH_FIXES = 1000
+KID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SIG_BYTES = 32  # HMAC-SHA256
+SECRET_BYTES = 32
 _SEAL_ID_RE = re.compile(SEAL_ID_PATTERN)
 
 
@@ -65,7 +78,16 @@ class Envelope(BaseModel):
 
     v: Literal[1] = Field(description="Wire format version.")
     seal_id: str = Field(pattern=SEAL_ID_PATTERN, description="The seal's unique ID (ISO 18185 style).")
-    sig: str | None = Field(default=None, max_length=256, description="Reserved: message signature.")
+    kid: str | None = Field(
+        default=None,
+        pattern=KID_PATTERN,
+        description="Id of the seal key that made `sig`; optional, lets the receiver pick the key during a rotation.",
+    )
+    sig: str | None = Field(
+        default=None,
+        max_length=256,
+        description="base64url (no padding) HMAC-SHA256 of the canonical payload with the seal's secret.",
+    )
 
 
 class SingleFixMessage(Envelope, Fix):
@@ -94,7 +116,7 @@ telemetry_adapter: TypeAdapter[SingleFixMessage | BatchMessage] = TypeAdapter(Te
 def fixes_of(message: SingleFixMessage | BatchMessage) -> list[Fix]:
     if isinstance(message, BatchMessage):
         return list(message.fixes)
-    return [Fix.model_validate(message.model_dump(exclude={"v", "seal_id", "sig"}))]
+    return [Fix.model_validate(message.model_dump(exclude={"v", "seal_id", "kid", "sig"}))]
 
 
 def telemetry_topic(seal_id: str) -> str:
@@ -120,6 +142,41 @@ def encode_single(seal_id: str, fix: Fix) -> dict[str, Any]:
 
 def encode_batch(seal_id: str, fixes: list[Fix]) -> dict[str, Any]:
     return {"v": WIRE_VERSION, "seal_id": seal_id, "fixes": [_fix_json(f) for f in fixes]}
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A seal's secret and its key id, as the seal holds them."""
+
+    kid: str
+    secret: bytes
+
+    def __repr__(self) -> str:
+        # Never let a secret reach a log line or a test failure message.
+        return f"SigningKey(kid={self.kid!r}, secret=<{len(self.secret)} bytes>)"
+
+
+def canonical_payload(body: Mapping[str, Any]) -> bytes:
+    """The bytes a signature covers: the message without ``sig``, keys sorted, no whitespace."""
+    return orjson.dumps({k: v for k, v in body.items() if k != "sig"}, option=orjson.OPT_SORT_KEYS)
+
+
+def signature(secret: bytes, body: Mapping[str, Any]) -> str:
+    digest = hmac.new(secret, canonical_payload(body), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def sign(body: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
+    """``body`` with ``kid`` set and ``sig`` over everything else (``kid`` included)."""
+    signed = {k: v for k, v in body.items() if k != "sig"}
+    signed["kid"] = key.kid
+    signed["sig"] = signature(key.secret, signed)
+    return signed
+
+
+def signature_valid(secret: bytes, body: Mapping[str, Any], sig: str) -> bool:
+    """Constant-time check of ``sig`` against the canonical payload of ``body``."""
+    return hmac.compare_digest(signature(secret, body).encode("ascii"), sig.encode("utf-8", "surrogatepass"))
 
 
 def json_schema() -> dict[str, Any]:

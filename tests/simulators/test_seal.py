@@ -22,7 +22,8 @@ TO_METRIC = Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True)
 
 
 def route_line(code: str) -> shapely.LineString:
-    xs, ys = TO_METRIC.transform(*zip(*route_lonlat(ROUTES[code]), strict=True))
+    vertices = route_lonlat(ROUTES[code])
+    xs, ys = TO_METRIC.transform([v[0] for v in vertices], [v[1] for v in vertices])
     return shapely.LineString(list(zip(xs, ys, strict=True)))
 
 

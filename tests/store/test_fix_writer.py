@@ -24,7 +24,7 @@ def rec(seal: str, seq: int, minutes: float, lat: float = 40.0) -> FixRecord:
 @pytest.fixture
 def writer(migrated_db: str) -> FixWriter:
     conn = psycopg.connect(migrated_db, row_factory=dict_row)
-    return FixWriter(conn, "native")  # type: ignore[arg-type]
+    return FixWriter(conn, "native")
 
 
 def test_duplicates_are_skipped_within_and_across_batches(writer: FixWriter) -> None:

@@ -25,7 +25,7 @@ def test_native_path_creates_a_range_partitioned_fixes_table(fresh_db: str) -> N
         ).fetchone()
         key = conn.execute("SELECT pg_get_partkeydef('fixes'::regclass)").fetchone()
     with psycopg.connect(fresh_db, row_factory=psycopg.rows.dict_row) as dconn:
-        mode = storage_mode(dconn)  # type: ignore[arg-type]
+        mode = storage_mode(dconn)
     assert strategy == ("r",)
     assert key == ("RANGE (t)",)
     assert mode == "native"

@@ -11,7 +11,7 @@ from store import partitions
 
 
 def _conn(url: str) -> psycopg.Connection[dict[str, object]]:
-    return psycopg.connect(url, row_factory=dict_row)  # type: ignore[arg-type]
+    return psycopg.connect(url, row_factory=dict_row)
 
 
 def test_maintain_creates_partitions_ahead_and_drops_expired(migrated_db: str) -> None:

@@ -1,0 +1,195 @@
+"""The engine in the running service: fed by ingest, refreshed by customs, its observations stored.
+
+- Transits come from the ``active_transits`` view and zones from ``zones``; both are reloaded when
+  customs announces a change (``LISTEN sealwatch_transits`` / ``sealwatch_zones``).
+- Each committed ingest batch goes through ``Engine.process``; observations are stored
+  idempotently (unique on seal, kind, time, zone), and only the newly stored ones are returned,
+  so a redelivered batch or a replay never reports the same observation twice.
+- On start the recent fixes of the active transits are replayed to rebuild per-seal state
+  (corridor runs, stops, zones inside) that lives only in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.rows import dict_row
+
+from geofence.engine import Engine
+from geofence.model import EngineConfig, Observation, TransitSpec, ZoneSpec
+from sealwatch.fixes import FixBatch, FixRecord
+from sealwatch.logging import get_logger
+
+log = get_logger(__name__)
+
+CHANNELS = ("sealwatch_transits", "sealwatch_zones")
+REPLAY_CHUNK = 50_000
+
+_TRANSITS_SQL = """
+SELECT transit_id, seal_id, route_line, corridor_width_m, office_destination, deadline
+FROM active_transits ORDER BY transit_id
+"""
+_ZONES_SQL = "SELECT code, kind, geometry FROM zones WHERE active ORDER BY code"
+_REPLAY_SQL = """
+SELECT f.seal_id, f.seq, f.t, f.lat, f.lon, f.speed_kmh, f.heading_deg, f.sats, f.hdop, f.battery_pct,
+       f.seal_state, f.received_at
+FROM fixes f JOIN active_transits a ON a.seal_id = f.seal_id
+WHERE f.t >= greatest(a.released_at, %s) ORDER BY f.t, f.seal_id
+"""
+_STORE_SQL = """
+INSERT INTO observations (seal_id, transit_id, kind, t, lat, lon, zone_code, evidence)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::float8[], %s::float8[],
+                     %s::text[], %s::jsonb[])
+ON CONFLICT (seal_id, kind, t, zone_code) DO NOTHING
+RETURNING seal_id, kind, t, zone_code
+"""
+
+
+def _as_json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def transit_specs(rows: Sequence[dict[str, Any]]) -> list[TransitSpec]:
+    specs = []
+    for row in rows:
+        line = _as_json(row["route_line"])
+        deadline = row["deadline"]
+        specs.append(
+            TransitSpec(
+                transit_id=row["transit_id"],
+                seal_id=row["seal_id"],
+                route=[(float(x), float(y)) for x, y, *_ in line["coordinates"]],
+                corridor_width_m=float(row["corridor_width_m"]),
+                destination_zone=row["office_destination"],
+                deadline=None if deadline is None else deadline.timestamp(),
+            )
+        )
+    return specs
+
+
+def zone_specs(rows: Sequence[dict[str, Any]]) -> list[ZoneSpec]:
+    return [
+        ZoneSpec(
+            code=row["code"],
+            kind=row["kind"],
+            polygon=[(float(x), float(y)) for x, y, *_ in _as_json(row["geometry"])["coordinates"][0]],
+        )
+        for row in rows
+    ]
+
+
+def store_observations(conn: psycopg.Connection[Any], observations: Sequence[Observation]) -> list[Observation]:
+    """Insert; returns the observations that were new (in input order)."""
+    if not observations:
+        return []
+    times = [datetime.fromtimestamp(o.t, UTC) for o in observations]
+    with conn.transaction():
+        rows = conn.execute(
+            _STORE_SQL,
+            (
+                [o.seal_id for o in observations],
+                [o.transit_id for o in observations],
+                [o.kind for o in observations],
+                times,
+                [o.lat for o in observations],
+                [o.lon for o in observations],
+                [o.zone_code for o in observations],
+                [orjson.dumps(o.evidence, default=str).decode() for o in observations],
+            ),
+        ).fetchall()
+    new = {(r["seal_id"], r["kind"], r["t"], r["zone_code"]) for r in rows}
+    return [o for o, t in zip(observations, times, strict=True) if (o.seal_id, o.kind, t, o.zone_code) in new]
+
+
+class LiveGeofence:
+    """One engine for the process; ``on_batch`` is the ingest hook, ``listen`` keeps it current."""
+
+    def __init__(self, database_url: str, config: EngineConfig | None = None, replay_hours: float = 24.0) -> None:
+        self.database_url = database_url
+        self.engine = Engine(config)
+        self.replay_hours = replay_hours
+        self._lock = asyncio.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _db(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.database_url, row_factory=dict_row, autocommit=True)
+        return self._conn
+
+    def _load(self) -> tuple[int, int]:
+        conn = self._db()
+        zones = zone_specs(conn.execute(_ZONES_SQL).fetchall())
+        transits = transit_specs(conn.execute(_TRANSITS_SQL).fetchall())
+        self.engine.set_zones(zones)
+        self.engine.set_transits(transits)
+        return len(transits), len(zones)
+
+    async def reload(self) -> None:
+        async with self._lock:
+            transits, zones = await asyncio.to_thread(self._load)
+        log.info("geofence reloaded", transits=transits, zones=zones)
+
+    def _replay(self) -> tuple[int, int]:
+        since = datetime.fromtimestamp(time.time() - self.replay_hours * 3600, UTC)
+        fixes = stored = 0
+        with psycopg.connect(self.database_url) as conn, conn.cursor(name="geofence_replay") as cur:
+            cur.execute(_REPLAY_SQL, (since,))
+            while rows := cur.fetchmany(REPLAY_CHUNK):
+                records = [FixRecord(*row) for row in rows]
+                fixes += len(records)
+                stored += len(store_observations(self._db(), self.engine.process(FixBatch.from_records(records))))
+        return fixes, stored
+
+    async def start(self) -> None:
+        """Load transits and zones, then rebuild per-seal state from recent fixes."""
+        async with self._lock:
+            await asyncio.to_thread(self._load)
+            started = time.monotonic()
+            fixes, stored = await asyncio.to_thread(self._replay)
+        log.info(
+            "geofence warm start",
+            transits=self.engine.transit_count,
+            replayed_fixes=fixes,
+            new_observations=stored,
+            seconds=round(time.monotonic() - started, 2),
+        )
+
+    def _process(self, records: list[FixRecord]) -> list[Observation]:
+        return store_observations(self._db(), self.engine.process(FixBatch.from_records(records)))
+
+    async def on_batch(self, records: list[FixRecord]) -> list[Observation]:
+        """Run the checks on a committed batch; returns the observations not seen before."""
+        if not records:
+            return []
+        async with self._lock:
+            return await asyncio.to_thread(self._process, records)
+
+    async def listen(self, stop: asyncio.Event) -> None:
+        """Reload whenever customs announces a transit or zone change, until ``stop``."""
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
+                    for channel in CHANNELS:
+                        await conn.execute(f"LISTEN {channel}")
+                    await self.reload()  # anything announced while we were not listening
+                    while not stop.is_set():
+                        changed = False
+                        async for _ in conn.notifies(timeout=0.5):
+                            changed = True  # coalesce a burst of releases into one reload
+                        if changed:
+                            await self.reload()
+            except psycopg.OperationalError as exc:
+                log.warning("geofence listener lost the database; retrying", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 2.0)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()

@@ -1,0 +1,1 @@
+"""Tests of the geofence engine against scenarios and a per-fix reference implementation."""
