@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from api import customs_routes, pages, telemetry_routes
+from api import alerts_routes, customs_routes, device_routes, history_routes, pages, telemetry_routes
 from maps.live import STATIC_DIR
 from sealwatch import __version__
 from sealwatch.config import Settings
@@ -40,7 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="sealwatch", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    for module in (telemetry_routes, customs_routes, pages):
+    for module in (telemetry_routes, customs_routes, alerts_routes, history_routes, device_routes, pages):
         app.include_router(module.router)
     # The live map's Leaflet, plugins and own JS/CSS are served locally so the page works offline.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.deps import SettingsDep
+from maps.alerts_layer import add_alerts_layer
 from maps.live import render_live_map
 from sealwatch.logging import get_logger
 
@@ -22,6 +23,6 @@ async def live_map(settings: SettingsDep) -> HTMLResponse:
     key = (settings.tile_url, settings.tile_attribution)
     html = _live_map_cache.get(key)
     if html is None:
-        html = _live_map_cache[key] = render_live_map(settings)
+        html = _live_map_cache[key] = render_live_map(settings, layers=(add_alerts_layer,))
         log.info("live map page rendered", tiles=bool(settings.tile_url))
     return HTMLResponse(html)

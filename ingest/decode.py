@@ -4,14 +4,20 @@ Nothing is thrown away: every rejected message (or rejected fix of a batch) come
 ``Reject`` carrying the raw bytes and a stable reason code, for the dead-letter store. A batch
 with some bad fixes keeps its good ones: a seal flushing hours of buffer should not lose them
 to one bad GPS reading.
+
+With a ``SignatureCheck`` (ingest/auth.py) every message is authenticated before its fixes are
+accepted: the signature covers the whole message, so a batch with a bad signature is rejected
+whole, before any of its fixes is salvaged. Replays are screened later, against storage
+(``ingest.auth.ReplayGuard``), because only the database knows what is already stored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -30,6 +36,16 @@ class Reason(StrEnum):
     TOPIC_MISMATCH = "topic_mismatch"
     FUTURE_TIMESTAMP = "future_timestamp"
     TOO_OLD = "too_old"
+    UNKNOWN_SEAL = "unknown_seal"
+    UNSIGNED = "unsigned"
+    BAD_SIGNATURE = "bad_signature"
+    REPLAY = "replay"
+
+
+class SignatureCheck(Protocol):
+    """Authenticates a parsed message; returns why it is rejected, or None when it is accepted."""
+
+    def check(self, seal_id: str, body: Mapping[str, Any], received_at: datetime) -> tuple[Reason, str] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +68,13 @@ class DecodeLimits:
     max_age: timedelta
 
 
-def decode(topic: str, payload: bytes, received_at: datetime, limits: DecodeLimits) -> Decoded:
-    """Turn one message into accepted fix records and rejects; never raises on bad input."""
+def decode(
+    topic: str, payload: bytes, received_at: datetime, limits: DecodeLimits, auth: SignatureCheck | None = None
+) -> Decoded:
+    """Turn one message into accepted fix records and rejects; never raises on bad input.
+
+    Without ``auth`` signatures are not checked (``sig`` and ``kid`` are ignored).
+    """
     topic_seal = seal_id_from_topic(topic)
     if topic_seal is None:
         detail = f"topic {topic!r} is not seals/{{seal_id}}/telemetry"
@@ -63,16 +84,49 @@ def decode(topic: str, payload: bytes, received_at: datetime, limits: DecodeLimi
     except ValidationError as exc:
         reason = _reason(exc)
         if reason is Reason.INVALID_PAYLOAD and _only_fix_errors(exc):
-            salvaged = _salvage_batch(topic, topic_seal, payload, received_at, limits)
+            salvaged = _salvage_batch(topic, topic_seal, payload, received_at, limits, auth)
             if salvaged is not None:
                 return salvaged
         return Decoded(rejects=[Reject(reason, _describe(exc), payload, topic)])
     if message.seal_id != topic_seal:
         return Decoded(rejects=[_mismatch(message.seal_id, topic_seal, payload, topic)])
+    if auth is not None:
+        refused = _authenticate(auth, message.seal_id, payload, None, received_at, topic)
+        if refused is not None:
+            return Decoded(rejects=[refused])
     out = Decoded()
     fixes = fixes_of(message)
     _accept(message.seal_id, fixes, payload if len(fixes) == 1 else None, topic, received_at, limits, out)
     return out
+
+
+def _authenticate(
+    auth: SignatureCheck,
+    seal_id: str,
+    payload: bytes,
+    body: dict[str, Any] | None,
+    received_at: datetime,
+    topic: str,
+) -> Reject | None:
+    """The signature verdict on the whole message (``body``: the payload already parsed, if it was)."""
+    if body is None:
+        try:
+            # The signature covers the parsed JSON, re-serialised canonically (sealwatch.wire).
+            parsed = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            return Reject(Reason.MALFORMED_JSON, f"not strict JSON, cannot be canonicalised: {exc}", payload, topic)
+        if not isinstance(parsed, dict):
+            return Reject(Reason.INVALID_PAYLOAD, "the message is not a JSON object", payload, topic)
+        body = parsed
+    try:
+        verdict = auth.check(seal_id, body, received_at)
+    except (TypeError, ValueError) as exc:
+        # e.g. a number orjson cannot re-serialise: not something the seal could have signed.
+        return Reject(Reason.BAD_SIGNATURE, f"cannot compute the canonical payload: {exc}", payload, topic)
+    if verdict is None:
+        return None
+    reason, detail = verdict
+    return Reject(reason, detail, payload, topic)
 
 
 def _reason(exc: ValidationError) -> Reason:
@@ -106,7 +160,12 @@ def _only_fix_errors(exc: ValidationError) -> bool:
 
 
 def _salvage_batch(
-    topic: str, topic_seal: str, payload: bytes, received_at: datetime, limits: DecodeLimits
+    topic: str,
+    topic_seal: str,
+    payload: bytes,
+    received_at: datetime,
+    limits: DecodeLimits,
+    auth: SignatureCheck | None,
 ) -> Decoded | None:
     """Keep the good fixes of a batch whose envelope is valid; None if the envelope is not."""
     try:
@@ -118,6 +177,11 @@ def _salvage_batch(
         return None
     if envelope.seal_id != topic_seal:
         return Decoded(rejects=[_mismatch(envelope.seal_id, topic_seal, payload, topic)])
+    if auth is not None:
+        # Authenticate the whole message before keeping any of it: a forged batch salvages nothing.
+        refused = _authenticate(auth, envelope.seal_id, payload, body, received_at, topic)
+        if refused is not None:
+            return Decoded(rejects=[refused])
     out = Decoded()
     good: list[Fix] = []
     for index, raw in enumerate(raw_fixes):

@@ -4,6 +4,9 @@ A message is acknowledged to the broker only after the batch holding it is commi
 crash loses nothing (the broker redelivers, storage is idempotent). The broker's in-flight
 window bounds what is held in memory: when the database is slow, unacknowledged messages stop
 the broker sending more (back-pressure) instead of growing a queue here.
+
+Every message is authenticated as it is decoded (ingest/auth.py: per-seal keys cached in
+memory); replays are screened against storage in the batch's write transaction.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import aiomqtt
 import psycopg
 
 from ingest import metrics
+from ingest.auth import KeyCache, Origin, ReplayGuard
 from ingest.decode import DecodeLimits, Reject, decode
-from sealwatch.config import Settings, mqtt_host_port
+from sealwatch.config import Settings, mqtt_credentials, mqtt_host_port
 from sealwatch.fixes import FixRecord
 from sealwatch.logging import get_logger
 from store.db import connect
@@ -38,6 +42,7 @@ class _Pending:
 
     acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos) on the current connection
     records: list[FixRecord] = field(default_factory=list)
+    origins: list[Origin] = field(default_factory=list)  # per record: its message, for replay dead letters
     rejects: list[Reject] = field(default_factory=list)
     messages: int = 0
     first_at: float = 0.0
@@ -57,12 +62,15 @@ class IngestWorker:
         self.settings = settings
         self.database_url = database_url
         self.host, self.port = mqtt_host_port(mqtt_url)
+        self.username, self.password = mqtt_credentials(mqtt_url)
         self.hooks = list(hooks)
         self.limits = DecodeLimits(
             max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
             max_age=timedelta(days=settings.retention_days),
         )
         self.stats = IngestStats()
+        self.keys = KeyCache(settings, database_url)
+        self.replays = ReplayGuard(settings.replay_window_seq)
         self.subscribed = asyncio.Event()
         self._pending = _Pending()
         self._flush_now = asyncio.Event()
@@ -78,6 +86,12 @@ class IngestWorker:
 
     async def run(self, stop: asyncio.Event) -> IngestStats:
         """Consume until ``stop`` is set; commits and acknowledges what is pending before returning."""
+        keys_stop = asyncio.Event()  # the key listener outlives ``stop`` until the last commit is done
+        keys = asyncio.create_task(self.keys.maintain(keys_stop), name="ingest-keys")
+        # Keys first, so the first messages are not refused; if the database is down, commit-time
+        # rechecks (KeyCache.recheck) still find the keys of messages refused meanwhile.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.keys.ready.wait(), 10)
         flusher = asyncio.create_task(self._flush_loop(stop), name="ingest-flush")
         try:
             await self._connection_loop(stop)
@@ -85,6 +99,10 @@ class IngestWorker:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+            keys_stop.set()
+            keys.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keys
             await self._commit()  # anything received after the last ack; redelivery would dedupe it anyway
             await self._close_writer()
         return self.stats
@@ -101,6 +119,8 @@ class IngestWorker:
                 clean_session=False,
                 keepalive=30,
                 timeout=10,
+                username=self.username,
+                password=self.password,
             )
             # paho acknowledges on receipt by default; we acknowledge after commit instead.
             client._client.manual_ack_set(True)
@@ -144,13 +164,15 @@ class IngestWorker:
 
     def _on_message(self, message: aiomqtt.Message) -> None:
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-        decoded = decode(message.topic.value, payload, datetime.now(UTC), self.limits)
+        topic = message.topic.value
+        decoded = decode(topic, payload, datetime.now(UTC), self.limits, self.keys.ring)
         pending = self._pending
         if not pending.messages:
             pending.first_at = time.monotonic()
         pending.messages += 1
         pending.acks.append((message.mid, message.qos))
         pending.records.extend(decoded.records)
+        pending.origins.extend((topic, payload) for _ in decoded.records)
         pending.rejects.extend(decoded.rejects)
         metrics.MESSAGES_RECEIVED.inc()
         metrics.PENDING.inc()
@@ -187,7 +209,7 @@ class IngestWorker:
         backoff = 0.2
         while True:
             try:
-                return await asyncio.to_thread(self._write, batch.records, batch.rejects)
+                return await asyncio.to_thread(self._write, batch)
             except psycopg.Error as exc:
                 metrics.WRITE_ERRORS.inc()
                 log.error(
@@ -200,11 +222,23 @@ class IngestWorker:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
-    def _write(self, records: list[FixRecord], rejects: list[Reject]) -> WriteResult:
+    def _write(self, batch: _Pending) -> WriteResult:
         if self._writer is None:
             conn = connect(self.database_url)
             self._writer = FixWriter(conn, storage_mode(conn))
-        return self._writer.write(records, rejects)
+        writer, conn = self._writer, self._writer.conn
+        # One transaction: the key recheck, the replay screen, the write and the watermark agree
+        # (FixWriter's own transaction nests as a savepoint).
+        with conn.transaction():
+            rechecked = self.keys.recheck(conn, batch.rejects, datetime.now(UTC), self.limits)
+            records, origins = [*batch.records, *rechecked.records], [*batch.origins, *rechecked.origins]
+            screened = self.replays.screen(conn, records, origins)
+            rejects = [*rechecked.rejects, *screened.rejects]
+            result = writer.write(screened.records, rejects)
+            self.replays.advance(conn, screened.records)
+        # Only now (committed): hooks see what was stored, metrics count what was rejected.
+        batch.records, batch.rejects = screened.records, rejects
+        return result
 
     async def _close_writer(self) -> None:
         writer, self._writer = self._writer, None

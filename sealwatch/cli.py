@@ -36,6 +36,16 @@ def _schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from store.audit import verify
+    from store.db import connect, database_url
+
+    with connect(database_url(settings)) as conn:
+        result = verify(conn)
+    sys.stdout.write(result.describe() + "\n")
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sealwatch import runner
     from simulators import cli as simulate_cli
@@ -66,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations (idempotent)")
     migrate.set_defaults(func=_migrate)
+
+    audit = sub.add_parser("audit", help="check the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="recompute the audit log's hash chain; exit 1 at the first edited, deleted or reordered entry",
+    )
+    verify.set_defaults(func=_audit_verify)
 
     schema = sub.add_parser("schema", help="print or write the wire-format JSON Schema")
     schema.add_argument("--output", "-o", default="-", help="file to write, or - for stdout")

@@ -1,4 +1,5 @@
-"""The demo fleet: transits released through customs, then driven by the simulator in-process.
+"""The demo fleet: transits released through customs, then driven by the simulator in-process,
+with a few mobile customs groups that report their position and answer dispatches.
 
 Every simulated seal belongs to a real transit (declaration submitted, checked, risk-assessed
 and released by ``customs.demo_fleet``). A truck released some time ago starts where it would
@@ -18,6 +19,8 @@ from sealwatch.config import Settings
 from sealwatch.logging import get_logger
 from simulators.faults import Fault, FaultKind
 from simulators.fleet import Fleet, run_fleet
+from simulators.groups import default_groups, run_groups
+from simulators.keys import provision_plans
 from simulators.path import RoutePath
 from simulators.plans import SealPlan
 
@@ -64,7 +67,7 @@ def release_fleet(database_url: str, n: int, seed: int, faults: bool = True) -> 
                 faults=tuple(f for index, f in DEMO_FAULTS if faults and index == i),
             )
         )
-    return plans
+    return provision_plans(database_url, plans)  # each seal signs with its own key
 
 
 def run_fleet_until(
@@ -96,11 +99,12 @@ def run_fleet_until(
                 await asyncio.sleep(0.5)
 
         watcher = asyncio.create_task(watch_children())
+        groups = asyncio.create_task(run_groups(default_groups(), mqtt_url, stop))
         try:
             stats = await run_fleet(fleet, mqtt_url, args.interval, stop, args.duration)
         finally:
             stop.set()
-            await watcher
+            await asyncio.gather(watcher, groups)
         log.info("demo fleet stopped", fixes=stats.fixes, messages=stats.messages)
         return exit_code
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from sealwatch.wire import SealState
+from sealwatch.wire import Fix, SealState
 
 STATE_CODES: dict[str, int] = {SealState.CLOSED: 0, SealState.OPENED: 1, SealState.TAMPERED: 2}
 
@@ -29,6 +29,23 @@ class FixRecord(NamedTuple):
     battery_pct: float
     seal_state: str
     received_at: datetime
+
+    @classmethod
+    def of(cls, seal_id: str, fix: Fix, received_at: datetime) -> FixRecord:
+        return cls(
+            seal_id,
+            fix.seq,
+            fix.t,
+            fix.lat,
+            fix.lon,
+            fix.speed_kmh,
+            fix.heading_deg,
+            fix.sats,
+            fix.hdop,
+            fix.battery_pct,
+            fix.seal_state.value,
+            received_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

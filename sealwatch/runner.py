@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from sealwatch.config import Settings
@@ -24,6 +24,7 @@ from sealwatch.logging import get_logger
 log = get_logger(__name__)
 
 MAINTENANCE_INTERVAL_S = 3600.0
+AGGREGATES_INTERVAL_S = 300.0
 
 
 # -- ingest ------------------------------------------------------------------------------------
@@ -64,39 +65,66 @@ def _maintain_storage(url: str, settings: Settings) -> None:
         )
 
 
-async def _maintenance_loop(url: str, settings: Settings, stop: asyncio.Event) -> None:
+def _refresh_aggregates(url: str) -> None:
+    from store import aggregates
+    from store.db import connect
+
+    with connect(url) as conn:
+        aggregates.refresh(conn)
+
+
+async def _every(seconds: float, job: Callable[[], None], what: str, stop: asyncio.Event) -> None:
+    """Run a blocking job in a thread now and every ``seconds`` until ``stop``; failures retry next time."""
     while not stop.is_set():
         try:
-            await asyncio.to_thread(_maintain_storage, url, settings)
+            await asyncio.to_thread(job)
         except Exception:
-            log.exception("storage maintenance failed; will retry")
+            log.exception("periodic job failed; will retry", job=what)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=MAINTENANCE_INTERVAL_S)
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 async def serve_ingest(settings: Settings, stop: asyncio.Event) -> None:
-    """Ingest with the geofence engine behind it: each committed batch is checked at once."""
+    """Ingest with the engine behind it: each committed batch goes through geofence, then alerts."""
+    from alerts.groups import consume_group_positions
+    from alerts.service import AlertService
+    from alerts.settings import get_alert_settings
     from geofence.live import LiveGeofence
     from ingest.worker import IngestWorker
+    from sealwatch.fixes import FixRecord
     from store.db import database_url
 
     url = database_url(settings)
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
+    alert_settings = get_alert_settings()
+    if alert_settings.mqtt_url is None:
+        alert_settings = alert_settings.model_copy(update={"mqtt_url": mqtt_url})
     geofence = LiveGeofence(url)
     await geofence.start()
-    worker = IngestWorker(settings, url, mqtt_url, hooks=[geofence.on_batch])
+    alerts = AlertService(url, alert_settings, publish=None)
+
+    async def check(records: list[FixRecord]) -> None:
+        await alerts.on_batch(records, await geofence.on_batch(records))
+
+    worker = IngestWorker(settings, url, mqtt_url, hooks=[check])
     background = [
-        asyncio.create_task(_maintenance_loop(url, settings, stop)),
+        asyncio.create_task(_every(MAINTENANCE_INTERVAL_S, lambda: _maintain_storage(url, settings), "storage", stop)),
+        asyncio.create_task(_every(AGGREGATES_INTERVAL_S, lambda: _refresh_aggregates(url), "aggregates", stop)),
         asyncio.create_task(geofence.listen(stop)),
+        asyncio.create_task(alerts.run_timers(stop)),
+        asyncio.create_task(alerts.run_outbox(stop)),
+        asyncio.create_task(consume_group_positions(url, mqtt_url, stop)),
     ]
     try:
         stats = await worker.run(stop)
         log.info("ingest stopped", messages=stats.messages, stored=stats.stored, rejected=stats.rejected)
     finally:
         stop.set()
+        await asyncio.wait(background, timeout=10)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await alerts.aclose()
         geofence.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from pathlib import Path
 
 from sealwatch.config import Settings
 from sealwatch.geography import ROUTES
@@ -36,6 +37,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--duration", type=float, help="stop after this many wall seconds")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--provision-keys",
+        action="store_true",
+        help="create a signing key for every simulated seal in the database (needs DATABASE_URL)",
+    )
+    keys.add_argument(
+        "--keys", type=Path, metavar="FILE", help='sign with the keys in FILE: {"SEAL": {"kid": ..., "secret": ...}}'
+    )
     parser.set_defaults(func=run)
 
 
@@ -51,8 +61,31 @@ def build_fleet(args: argparse.Namespace) -> Fleet:
     return Fleet.from_plans(plans, SimClock(start_ago_s=args.start_ago * 60, speedup=args.speedup))
 
 
+def _sign(fleet: Fleet, args: argparse.Namespace, settings: Settings) -> None:
+    """Give the seals their keys; without keys they publish unsigned (accepted only with signatures optional)."""
+    from simulators.keys import provision_plans, read_key_file
+    from simulators.plans import with_keys
+
+    plans = [seal.plan for seal in fleet.seals]
+    if getattr(args, "provision_keys", False):
+        if not settings.database_url:
+            raise SystemExit("--provision-keys needs DATABASE_URL")
+        plans = provision_plans(settings.database_url, plans)
+    elif getattr(args, "keys", None) is not None:
+        try:
+            plans = with_keys(plans, read_key_file(args.keys))
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
+    else:
+        log.warning("seals publish unsigned: ingest rejects them unless SEALWATCH_REQUIRE_SIGNATURES=false")
+        return
+    for seal, plan in zip(fleet.seals, plans, strict=True):
+        seal.plan = plan
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     fleet = build_fleet(args)
+    _sign(fleet, args, settings)
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
 
     async def main() -> None:

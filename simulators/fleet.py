@@ -3,6 +3,7 @@
 Publishing is pipelined (many messages in flight) and survives a broker restart: messages
 not acknowledged stay in the outbox and are sent again after reconnecting, as a real seal
 keeps its buffer. A resend may duplicate a message; ingest stores each (seal, seq) once.
+A seal whose plan carries a key signs each message with it, as a real seal does.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field
 import aiomqtt
 import orjson
 
-from sealwatch.config import mqtt_host_port
+from sealwatch.config import mqtt_credentials, mqtt_host_port
 from sealwatch.logging import get_logger
-from sealwatch.wire import Fix, encode_batch, encode_single, telemetry_topic
+from sealwatch.wire import Fix, SigningKey, encode_batch, encode_single, sign, telemetry_topic
 from simulators.clock import SimClock
 from simulators.plans import SealPlan
 from simulators.seal import VirtualSeal
@@ -29,8 +30,10 @@ log = get_logger(__name__)
 Message = tuple[str, bytes]
 
 
-def encode(seal_id: str, fixes: list[Fix]) -> Message:
+def encode(seal_id: str, fixes: list[Fix], key: SigningKey | None = None) -> Message:
     body = encode_single(seal_id, fixes[0]) if len(fixes) == 1 else encode_batch(seal_id, fixes)
+    if key is not None:
+        body = sign(body, key)
     return telemetry_topic(seal_id), orjson.dumps(body)
 
 
@@ -62,7 +65,7 @@ class Fleet:
         out: list[Message] = []
         for seal in self.seals:
             for fixes in seal.step(now, dt):
-                out.append(encode(seal.seal_id, fixes))
+                out.append(encode(seal.seal_id, fixes, seal.plan.key))
                 self.stats.fixes += len(fixes)
         self.stats.ticks += 1
         return out
@@ -87,6 +90,7 @@ async def run_fleet(
 ) -> FleetStats:
     """Tick until ``stop`` is set or ``duration_s`` has passed; returns what was published."""
     host, port = mqtt_host_port(mqtt_url)
+    username, password = mqtt_credentials(mqtt_url)
     deadline = None if duration_s is None else time.monotonic() + duration_s
     outbox: list[Message] = []
     backoff = 0.5
@@ -94,7 +98,13 @@ async def run_fleet(
     while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
         try:
             async with aiomqtt.Client(
-                host, port, identifier=identifier, max_inflight_messages=1000, max_queued_outgoing_messages=0
+                host,
+                port,
+                identifier=identifier,
+                username=username,
+                password=password,
+                max_inflight_messages=1000,
+                max_queued_outgoing_messages=0,
             ) as client:
                 client.pending_calls_threshold = 100_000  # a fleet publishes many at once by design
                 backoff = 0.5

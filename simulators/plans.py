@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from sealwatch.geography import ROUTES
+from sealwatch.wire import SigningKey
 from simulators.faults import Fault
 
 
@@ -19,6 +21,7 @@ class SealPlan:
     faults: tuple[Fault, ...] = field(default=())
     transit_id: str | None = None
     seed: int = 0
+    key: SigningKey | None = None  # the seal signs every message with it; None sends unsigned
 
 
 def seal_id_for(index: int) -> str:
@@ -63,3 +66,8 @@ def with_faults(plans: list[SealPlan], selected: list[tuple[str, Fault]]) -> lis
             raise ValueError(f"fault for unknown seal {selector!r}")
         faults.setdefault(index, []).append(fault)
     return [replace(p, faults=p.faults + tuple(faults.get(i, ()))) for i, p in enumerate(plans)]
+
+
+def with_keys(plans: list[SealPlan], keys: Mapping[str, SigningKey]) -> list[SealPlan]:
+    """Give each seal its signing key (seals missing from ``keys`` keep theirs, or stay unsigned)."""
+    return [replace(p, key=keys.get(p.seal_id, p.key)) for p in plans]

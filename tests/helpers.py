@@ -1,4 +1,4 @@
-"""Small helpers shared by tests: make fixes, publish them, wait for rows."""
+"""Small helpers shared by tests: make fixes, sign and publish them, wait for rows."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import orjson
 import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
+from psycopg.rows import dict_row
 
 from ingest.worker import IngestWorker
-from sealwatch.config import Settings, mqtt_host_port
-from sealwatch.wire import Fix, SealState, encode_batch, encode_single, telemetry_topic
+from sealwatch.config import Settings, mqtt_credentials, mqtt_host_port
+from sealwatch.wire import Fix, SealState, SigningKey, encode_batch, encode_single, sign, telemetry_topic
+from store.seal_keys import provision
 
 
 def make_fix(seq: int, t: datetime | None = None, lat: float = 40.4, lon: float = 49.8, **kw: Any) -> Fix:
@@ -43,10 +45,53 @@ def batch_payload(seal_id: str, fixes: list[Fix]) -> bytes:
     return orjson.dumps(encode_batch(seal_id, fixes))
 
 
+def signed(body: dict[str, Any], key: SigningKey) -> bytes:
+    return orjson.dumps(sign(body, key))
+
+
+def signed_single(seal_id: str, fix: Fix, key: SigningKey) -> bytes:
+    return signed(encode_single(seal_id, fix), key)
+
+
+def signed_batch(seal_id: str, fixes: list[Fix], key: SigningKey) -> bytes:
+    return signed(encode_batch(seal_id, fixes), key)
+
+
+class SealKeys:
+    """Provisions (and commits) one key per seal on first use in a test database; signs with it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.keys: dict[str, SigningKey] = {}
+
+    def key(self, seal_id: str) -> SigningKey:
+        if seal_id not in self.keys:
+            self.provision(seal_id)
+        return self.keys[seal_id]
+
+    def provision(self, *seal_ids: str, grace: timedelta | None = None) -> None:
+        """A new key for each seal (a rotation when it had one); later messages sign with it."""
+        with psycopg.connect(self.url, row_factory=dict_row) as conn:
+            for seal_id in seal_ids:
+                self.keys[seal_id] = provision(conn, seal_id, grace=grace).signing_key
+
+    def single(self, seal_id: str, fix: Fix) -> bytes:
+        return signed_single(seal_id, fix, self.key(seal_id))
+
+    def batch(self, seal_id: str, fixes: list[Fix]) -> bytes:
+        return signed_batch(seal_id, fixes, self.key(seal_id))
+
+    def body(self, body: dict[str, Any]) -> bytes:
+        return signed(body, self.key(str(body["seal_id"])))
+
+
 def publish_all(mqtt_url: str, messages: Iterable[tuple[str, bytes]], qos: int = 1) -> int:
     """Publish with paho from the calling thread; returns once the broker acknowledged every one."""
     host, port = mqtt_host_port(mqtt_url)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
+    username, password = mqtt_credentials(mqtt_url)
+    if username is not None:
+        client.username_pw_set(username, password)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.connect(host, port)
@@ -83,6 +128,10 @@ def minutes_ago(n: float) -> datetime:
 
 
 def ingest_settings(**kw: object) -> Settings:
+    """Test ingest settings. Signatures default to optional so unsigned test fleets (tests/simulators)
+    still store; a seal that has a key must sign either way. Pass ``require_signatures=True`` for
+    production behaviour, as tests/ingest and tests/security do."""
+    kw.setdefault("require_signatures", False)
     return Settings(mqtt_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}", batch_max_wait_ms=50, **kw)  # type: ignore[arg-type]
 
 

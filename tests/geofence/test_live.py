@@ -26,23 +26,7 @@ def _drive(seal_id: str, route: str, minutes: int, *faults: Fault) -> list[FixRe
     records = []
     for i in range(minutes):
         t = start + timedelta(minutes=i)
-        fix = seal.fix(t, 60.0)
-        records.append(
-            FixRecord(
-                seal_id,
-                fix.seq,
-                fix.t,
-                fix.lat,
-                fix.lon,
-                fix.speed_kmh,
-                fix.heading_deg,
-                fix.sats,
-                fix.hdop,
-                fix.battery_pct,
-                fix.seal_state.value,
-                t,
-            )
-        )
+        records.append(FixRecord.of(seal_id, seal.fix(t, 60.0), t))
     return records
 
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sealwatch.services import Mosquitto
-from tests.helpers import count, make_fix, minutes_ago, publish_all, single_payload, telemetry, wait_until
+from tests.helpers import SealKeys, count, make_fix, minutes_ago, publish_all, telemetry, wait_until
 
 
 def _start_ingest(db: str, mqtt_url: str, client_id: str, log: Path) -> subprocess.Popen[bytes]:
@@ -39,9 +39,11 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(
     log = tmp_path / "ingest.log"
     total = 20_000
     start = minutes_ago(30)
+    keys = SealKeys(migrated_db)  # the ingest process requires signatures (the default)
+    keys.provision(*{f"AZS-K{i:05d}" for i in range(50)})
     messages = [
         telemetry(
-            f"AZS-K{i % 50:05d}", single_payload(f"AZS-K{i % 50:05d}", make_fix(i, start + timedelta(milliseconds=i)))
+            f"AZS-K{i % 50:05d}", keys.single(f"AZS-K{i % 50:05d}", make_fix(i, start + timedelta(milliseconds=i)))
         )
         for i in range(total)
     ]

@@ -1,4 +1,7 @@
-"""Ingest end to end: real Mosquitto (project config) → IngestWorker → real PostgreSQL."""
+"""Ingest end to end: real Mosquitto (project config) → IngestWorker → real PostgreSQL.
+
+Signatures are required, as in production: every seal here has a key and signs.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +9,33 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import orjson
 import psycopg
 import pytest
 
 from ingest.worker import IngestWorker
 from sealwatch.services import Mosquitto
+from sealwatch.wire import encode_single
 from tests.helpers import (
     RunningWorker,
-    batch_payload,
+    SealKeys,
     count,
     ingest_settings,
     make_fix,
     minutes_ago,
     publish_all,
-    single_payload,
     telemetry,
     wait_until,
 )
 
 
 @pytest.fixture
+def keys(migrated_db: str) -> SealKeys:
+    return SealKeys(migrated_db)
+
+
+@pytest.fixture
 async def ingest(migrated_db: str, broker: Mosquitto) -> AsyncIterator[RunningWorker]:
-    worker = RunningWorker(IngestWorker(ingest_settings(), migrated_db, broker.url))
+    worker = RunningWorker(IngestWorker(ingest_settings(require_signatures=True), migrated_db, broker.url))
     await worker.start()
     yield worker
     if not worker.stop.is_set():
@@ -36,16 +43,16 @@ async def ingest(migrated_db: str, broker: Mosquitto) -> AsyncIterator[RunningWo
 
 
 async def test_fixes_stored_exactly_once_with_redelivery_and_batch(
-    ingest: RunningWorker, migrated_db: str, broker: Mosquitto
+    ingest: RunningWorker, migrated_db: str, broker: Mosquitto, keys: SealKeys
 ) -> None:
     seal = "AZS-E2E001"
     base = minutes_ago(30)
     singles = [make_fix(i, base + timedelta(seconds=10 * i)) for i in range(1, 21)]
-    messages = [telemetry(seal, single_payload(seal, f)) for f in singles]
+    messages = [telemetry(seal, keys.single(seal, f)) for f in singles]
     messages += messages[:5]  # a redelivered duplicate of the first five
     buffered = [make_fix(100 + i, minutes_ago(20 - i)) for i in range(10)]
-    messages.append(telemetry(seal, batch_payload(seal, buffered)))
-    messages.append(telemetry(seal, batch_payload(seal, buffered[:3])))  # the flush, redelivered in part
+    messages.append(telemetry(seal, keys.batch(seal, buffered)))
+    messages.append(telemetry(seal, keys.batch(seal, buffered[:3])))  # the flush, redelivered in part
 
     await asyncio.to_thread(publish_all, broker.url, messages)
     await wait_until(lambda: ingest.worker.stats.messages >= len(messages), what="all messages committed")
@@ -58,13 +65,14 @@ async def test_fixes_stored_exactly_once_with_redelivery_and_batch(
     assert count(migrated_db, "SELECT seq FROM seal_latest WHERE seal_id = %s", seal) == 109
 
 
-def _bad_inputs() -> list[tuple[str, str, bytes, str]]:
+def _bad_inputs(keys: SealKeys) -> list[tuple[str, str, bytes, str]]:
     """(case, topic, payload, expected reason) for every kind of bad input."""
     topic = "seals/AZS-BAD001/telemetry"
-    good = orjson.loads(single_payload("AZS-BAD001", make_fix(1, minutes_ago(1))))
+    good = encode_single("AZS-BAD001", make_fix(1, minutes_ago(1)))
 
     def variant(**changes: object) -> bytes:
-        return orjson.dumps({**good, **changes})
+        # Signed by the seal's real key: these are bad values from a genuine seal.
+        return keys.body({**good, **changes})
 
     return [
         ("malformed_json", topic, b'{"v": 1, "seal_id": ', "malformed_json"),
@@ -81,10 +89,10 @@ def _bad_inputs() -> list[tuple[str, str, bytes, str]]:
 
 
 async def test_bad_input_goes_to_dead_letters_and_ingest_keeps_running(
-    ingest: RunningWorker, migrated_db: str, broker: Mosquitto
+    ingest: RunningWorker, migrated_db: str, broker: Mosquitto, keys: SealKeys
 ) -> None:
-    bad = _bad_inputs()
-    good_after = telemetry("AZS-GOOD01", single_payload("AZS-GOOD01", make_fix(5, minutes_ago(1))))
+    bad = _bad_inputs(keys)
+    good_after = telemetry("AZS-GOOD01", keys.single("AZS-GOOD01", make_fix(5, minutes_ago(1))))
     messages = [(topic, payload) for _, topic, payload, _ in bad] + [good_after]
     await asyncio.to_thread(publish_all, broker.url, messages)
     await wait_until(lambda: ingest.worker.stats.messages >= len(messages), what="all messages committed")
@@ -104,14 +112,14 @@ async def test_bad_input_goes_to_dead_letters_and_ingest_keeps_running(
 
 
 async def test_batch_with_some_bad_fixes_keeps_the_good_ones(
-    ingest: RunningWorker, migrated_db: str, broker: Mosquitto
+    ingest: RunningWorker, migrated_db: str, broker: Mosquitto, keys: SealKeys
 ) -> None:
     seal = "AZS-MIXED1"
-    fixes = [orjson.loads(single_payload(seal, make_fix(i, minutes_ago(10 - i)))) for i in range(5)]
+    fixes = [encode_single(seal, make_fix(i, minutes_ago(10 - i))) for i in range(5)]
     for f in fixes:
         del f["v"], f["seal_id"]
     fixes[2]["lat"] = 123.0
-    payload = orjson.dumps({"v": 1, "seal_id": seal, "fixes": fixes})
+    payload = keys.body({"v": 1, "seal_id": seal, "fixes": fixes})
     await asyncio.to_thread(publish_all, broker.url, [telemetry(seal, payload)])
     await wait_until(lambda: ingest.worker.stats.messages >= 1, what="the batch committed")
     assert count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id = %s", seal) == 4
@@ -126,23 +134,24 @@ async def test_batch_with_some_bad_fixes_keeps_the_good_ones(
 
 
 async def test_burst_of_50000_while_ingest_is_away_and_running_loses_nothing(
-    migrated_db: str, broker: Mosquitto
+    migrated_db: str, broker: Mosquitto, keys: SealKeys
 ) -> None:
     """Half the burst queues at the broker while the persistent session is offline (past Mosquitto's
     default limit of 1000 queued messages), the other half arrives while ingest drains the backlog."""
-    settings = ingest_settings(batch_max_fixes=2000)
+    settings = ingest_settings(batch_max_fixes=2000, require_signatures=True)
     worker = RunningWorker(IngestWorker(settings, migrated_db, broker.url))
     await worker.start()
     await worker.halt()  # the session now persists at the broker with nobody consuming
 
     seals = [f"AZS-B{n:05d}" for n in range(100)]
+    keys.provision(*seals)
     start = minutes_ago(60)
 
     def burst(lo: int, hi: int) -> list[tuple[str, bytes]]:
         return [
             telemetry(
                 seals[i % 100],
-                single_payload(seals[i % 100], make_fix(i, start + timedelta(milliseconds=i * 50))),
+                keys.single(seals[i % 100], make_fix(i, start + timedelta(milliseconds=i * 50))),
             )
             for i in range(lo, hi)
         ]

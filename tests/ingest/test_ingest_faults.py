@@ -20,15 +20,18 @@ from ingest.worker import IngestWorker
 from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.services import Mosquitto
 from store.migrate import migrate
-from tests.helpers import count, make_fix, minutes_ago, single_payload, telemetry, wait_until
+from tests.helpers import SealKeys, count, make_fix, minutes_ago, telemetry, wait_until
 
 
-def _messages(total: int, prefix: str) -> list[tuple[str, bytes]]:
+def _messages(total: int, prefix: str, url: str) -> list[tuple[str, bytes]]:
+    """Signed by each seal's own key, provisioned in ``url`` (signatures are required by default)."""
+    keys = SealKeys(url)
+    keys.provision(*{f"{prefix}{i % 40:05d}" for i in range(min(total, 40))})
     start = minutes_ago(30)
     return [
         telemetry(
             f"{prefix}{i % 40:05d}",
-            single_payload(f"{prefix}{i % 40:05d}", make_fix(i, start + timedelta(milliseconds=i))),
+            keys.single(f"{prefix}{i % 40:05d}", make_fix(i, start + timedelta(milliseconds=i))),
         )
         for i in range(total)
     ]
@@ -86,7 +89,7 @@ async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(migrated_d
     total = 10_000
     try:
         await asyncio.wait_for(worker.subscribed.wait(), 15)
-        publisher = SteadyPublisher(broker.url, _messages(total, "AZS-R"), per_second=2500)
+        publisher = SteadyPublisher(broker.url, _messages(total, "AZS-R", migrated_db), per_second=2500)
         publisher.start()
         await wait_until(lambda: count(migrated_db, "SELECT count(*) FROM fixes") > total // 4, what="a quarter stored")
         broker.stop()
@@ -130,7 +133,7 @@ async def test_postgres_down_for_30_seconds_loses_and_duplicates_nothing(
     total = 8_000
     try:
         await asyncio.wait_for(worker.subscribed.wait(), 15)
-        publisher = SteadyPublisher(broker.url, _messages(total, "AZS-P"), per_second=200)
+        publisher = SteadyPublisher(broker.url, _messages(total, "AZS-P", url), per_second=200)
         publisher.start()
         await wait_until(lambda: count(url, "SELECT count(*) FROM fixes") > 500, what="some fixes stored")
         pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)  # type: ignore[attr-defined]

@@ -1,0 +1,472 @@
+"""The alert service the ingest process runs: batches and timers in, alert changes out.
+
+``on_batch`` runs the pure rules (``alerts.rules``) over a committed batch's fixes and the
+engine's observations, then applies their conditions in one transaction: per-transit rule memory
+is locked (``alert_transit_state ... FOR UPDATE``, so two workers never judge the same transit at
+once), the open alerts of the batch's transits are locked, each condition is decided by
+``alerts.dedup`` and written with its history, stream rows are appended last, and arrivals are
+recorded in customs in the same transaction. ``tick`` handles timers (signal lost, overdue) and
+escalation; ``run_outbox`` publishes dispatch messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import aiomqtt
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from alerts import dispatch as outbox
+from alerts import lifecycle
+from alerts.dedup import Decision, OpenAlert, ResolvedAlert, decide
+from alerts.model import SYSTEM, AlertConflictError, AlertEvent, Condition, TransitContext, TransitMemory, from_epoch
+from alerts.rules import BatchStats, evaluate_batch, evaluate_tick
+from alerts.settings import AlertSettings
+from alerts.store import ALERT_COLUMNS, AnyConn, ChangeLog, Row, add_event, dumps, fetch_all, fetch_one
+from customs.errors import CustomsError
+from customs.transits import record_arrival
+from geofence.model import Observation
+from sealwatch.fixes import FixRecord
+from sealwatch.logging import get_logger
+
+log = get_logger(__name__)
+
+Publish = Callable[[str, bytes], Awaitable[None]]
+Key = tuple[str, str]  # (transit_id, type)
+
+_CONTEXT_SQL = """
+SELECT ts.seal_id, t.transit_id, t.status, t.deadline, t.released_at, t.arrived_at, t.office_destination,
+       t.route_code, z.geometry AS destination_geometry
+FROM transit_seals ts
+JOIN transits t ON t.transit_id = ts.transit_id
+LEFT JOIN zones z ON z.code = t.office_destination
+WHERE ts.returned_at IS NULL AND t.monitored AND t.status IN ('active', 'arrived') AND ts.seal_id = ANY(%s)
+"""
+
+# Active transits whose deadline or silence threshold has passed: the only ones a tick can concern.
+_DUE_SQL = """
+SELECT t.transit_id, t.seal_id, t.status, t.deadline, t.released_at, t.arrived_at, t.office_destination,
+       t.route_code, s.memory
+FROM transits t LEFT JOIN alert_transit_state s ON s.transit_id = t.transit_id
+WHERE t.status = 'active' AND t.monitored AND t.seal_id IS NOT NULL AND t.released_at <= %(now)s
+  AND (t.deadline < %(overdue_before)s OR coalesce(s.last_fix_t, t.released_at) < %(silent_before)s)
+ORDER BY t.transit_id
+"""
+
+
+def _context(row: Row) -> TransitContext:
+    geometry = row.get("destination_geometry")
+    ring: tuple[tuple[float, float], ...] = ()
+    if geometry and geometry.get("type") == "Polygon":
+        ring = tuple((float(x), float(y)) for x, y in geometry["coordinates"][0])
+    arrived = row.get("arrived_at")
+    return TransitContext(
+        transit_id=row["transit_id"],
+        status=row["status"],
+        deadline=row["deadline"].timestamp(),
+        released_at=row["released_at"].timestamp(),
+        office_destination=row["office_destination"],
+        route_code=row["route_code"],
+        arrived_at=arrived.timestamp() if arrived else None,
+        destination_ring=ring,
+    )
+
+
+def _open_alert(row: Row) -> OpenAlert:
+    return OpenAlert(
+        row["id"],
+        row["type"],
+        row["status"],
+        row["severity"],
+        row["last_t"].timestamp(),
+        row["count"],
+        bool((row["evidence"] or {}).get("cleared")),
+    )
+
+
+class AlertService:
+    """Entry point for the glue; see the module docstring. ``clock`` is injectable for tests."""
+
+    def __init__(
+        self,
+        database_url: str,
+        settings: AlertSettings,
+        publish: Publish | None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.settings = settings
+        self.publish = publish
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.stats = BatchStats()
+        self._pool: AsyncConnectionPool[AsyncConnection[DictRow]] | None = None
+        self._pool_lock = asyncio.Lock()
+
+    async def _get_pool(self) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
+        async with self._pool_lock:
+            if self._pool is None:
+                pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
+                    self.database_url,
+                    min_size=1,
+                    max_size=4,
+                    kwargs={"row_factory": dict_row},
+                    open=False,
+                    connection_class=AsyncConnection[DictRow],
+                )
+                await pool.open()
+                self._pool = pool
+            return self._pool
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def __aenter__(self) -> AlertService:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---- batches ----
+
+    async def on_batch(self, records: list[FixRecord], observations: list[Observation]) -> list[AlertEvent]:
+        """Judge one committed ingest batch; returns the alert changes it caused (committed)."""
+        seal_ids = sorted({r.seal_id for r in records} | {o.seal_id for o in observations})
+        if not seal_ids:
+            return []
+        now = self.clock()
+        pool = await self._get_pool()
+        async with pool.connection() as conn, conn.transaction():
+            contexts = {r["seal_id"]: _context(r) for r in await fetch_all(conn, _CONTEXT_SQL, (seal_ids,))}
+            if not contexts:
+                self.stats.unknown += len(records) + len(observations)
+                return []
+            transit_ids = sorted({c.transit_id for c in contexts.values()})
+            memories = await self._lock_memories(conn, transit_ids)
+            conditions = evaluate_batch(records, observations, contexts, memories, self.settings, self.stats)
+            changes = ChangeLog()
+            await self._apply(conn, conditions, now, changes)
+            for cond in conditions:
+                if cond.type == "arrival" and cond.action == "raise":
+                    await self._record_arrival(conn, cond)
+            await self._save_memories(conn, memories)
+            events = await changes.flush(conn)
+        if events:
+            log.info("alert changes", count=len(events), changes=[f"{e.change}:{e.type}" for e in events][:20])
+        return events
+
+    async def _lock_memories(self, conn: AnyConn, transit_ids: list[str]) -> dict[str, TransitMemory]:
+        # Rows exist before locking so concurrent workers serialize on them; sorted ids: no deadlock.
+        await conn.execute(
+            "INSERT INTO alert_transit_state (transit_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+            (transit_ids,),
+        )
+        rows = await fetch_all(
+            conn,
+            "SELECT transit_id, memory FROM alert_transit_state WHERE transit_id = ANY(%s) ORDER BY transit_id"
+            " FOR UPDATE",
+            (transit_ids,),
+        )
+        return {r["transit_id"]: TransitMemory.from_json(r["memory"] or {}) for r in rows}
+
+    async def _save_memories(self, conn: AnyConn, memories: dict[str, TransitMemory]) -> None:
+        ids = list(memories)
+        await conn.execute(
+            """UPDATE alert_transit_state s SET memory = v.memory, last_fix_t = v.last_fix_t, updated_at = now()
+               FROM unnest(%s::text[], %s::jsonb[], %s::timestamptz[]) AS v(transit_id, memory, last_fix_t)
+               WHERE s.transit_id = v.transit_id""",
+            (
+                ids,
+                [dumps(memories[i].to_json()) for i in ids],
+                [None if memories[i].last_fix_t is None else from_epoch(memories[i].last_fix_t or 0.0) for i in ids],
+            ),
+        )
+
+    async def _record_arrival(self, conn: AnyConn, cond: Condition) -> None:
+        try:
+            await record_arrival(conn, cond.transit_id, from_epoch(cond.t), actor="alerts")
+        except CustomsError as exc:
+            # An officer may have recorded or closed it already; the alert stands either way.
+            log.warning("arrival not recorded in customs", transit_id=cond.transit_id, error=exc.message)
+
+    # ---- applying conditions ----
+
+    async def _apply(self, conn: AnyConn, conditions: list[Condition], now: datetime, changes: ChangeLog) -> None:
+        if not conditions:
+            return
+        transit_ids = sorted({c.transit_id for c in conditions})
+        rows = await fetch_all(
+            conn,
+            f"""SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.transit_id = ANY(%s) AND a.status <> 'resolved'
+                ORDER BY a.id FOR UPDATE""",
+            (transit_ids,),
+        )
+        open_by_key: dict[Key, Row] = {(r["transit_id"], r["type"]): r for r in rows}
+        for cond in conditions:
+            key = (cond.transit_id, cond.type)
+            current = open_by_key.get(key)
+            last = None
+            if current is None and cond.action == "raise":
+                last = await self._last_resolved(conn, key)
+            decision = decide(cond, _open_alert(current) if current else None, last, self.settings)
+            row = await self._do(conn, decision, cond, current, last, now, changes)
+            if decision == "resolve":
+                open_by_key.pop(key, None)
+            elif row is not None:
+                open_by_key[key] = row
+
+    async def _last_resolved(self, conn: AnyConn, key: Key) -> ResolvedAlert | None:
+        row = await fetch_one(
+            conn,
+            """SELECT id, outcome, (evidence->>'cleared_t')::float8 AS cleared_t FROM alerts
+               WHERE transit_id = %s AND type = %s AND status = 'resolved' ORDER BY id DESC LIMIT 1 FOR UPDATE""",
+            key,
+        )
+        return ResolvedAlert(row["id"], row["outcome"], row["cleared_t"]) if row else None
+
+    async def _do(
+        self,
+        conn: AnyConn,
+        decision: Decision,
+        cond: Condition,
+        current: Row | None,
+        last: ResolvedAlert | None,
+        now: datetime,
+        changes: ChangeLog,
+    ) -> Row | None:
+        t = from_epoch(cond.t)
+        evidence = dumps(
+            {**cond.evidence, "reason": cond.reason} if cond.reason and cond.action == "clear" else cond.evidence
+        )
+        if decision == "create":
+            return await self._create(conn, cond, t, now, changes)
+        if decision == "update" and current is not None:
+            row = await self._update_repeat(conn, current["id"], cond, t, now, evidence, "a.status")
+            severity_changed = row["severity"] != current["severity"]
+            if severity_changed:
+                await add_event(
+                    conn,
+                    row["id"],
+                    "severity",
+                    row["status"],
+                    row["status"],
+                    SYSTEM,
+                    now,
+                    {"from": current["severity"], "to": row["severity"]},
+                )
+            changes.add("severity" if severity_changed else "updated", row)
+            return row
+        if decision == "reopen" and last is not None:
+            row = await self._update_repeat(
+                conn,
+                last.id,
+                cond,
+                t,
+                now,
+                evidence,
+                "'open'",
+                extra=", resolved_at = NULL, resolved_by = NULL, outcome = NULL",
+            )
+            await add_event(
+                conn,
+                row["id"],
+                "reopened",
+                "resolved",
+                "open",
+                SYSTEM,
+                now,
+                {"t": t.isoformat(), "window_s": self.settings.route_deviation_reopen_within_s},
+            )
+            changes.add("reopened", row)
+            return row
+        if decision == "resolve" and current is not None:
+            await conn.execute(
+                "UPDATE alerts SET evidence = evidence || jsonb_build_object('cleared_t', %s::float8) WHERE id = %s",
+                (cond.t, current["id"]),
+            )
+            cleared = {**current, "evidence": {**(current["evidence"] or {}), "cleared_t": cond.t}}
+            return await lifecycle.resolve_locked(
+                conn, cleared, "auto_cleared", SYSTEM, now, cond.reason, changes, {"t": t.isoformat()}
+            )
+        if decision == "note" and current is not None:
+            noted = await fetch_one(
+                conn,
+                f"""UPDATE alerts a SET evidence = a.evidence || jsonb_build_object('cleared', true,
+                        'cleared_t', %s::float8, 'cleared_reason', %s::text), updated_at = %s
+                    WHERE a.id = %s RETURNING {ALERT_COLUMNS}""",
+                (cond.t, cond.reason, now, current["id"]),
+            )
+            assert noted is not None
+            row = noted
+            await add_event(
+                conn,
+                row["id"],
+                "cleared",
+                row["status"],
+                row["status"],
+                SYSTEM,
+                now,
+                {"t": t.isoformat(), "reason": cond.reason},
+            )
+            changes.add("cleared", row)
+            return row
+        return None
+
+    async def _create(self, conn: AnyConn, cond: Condition, t: datetime, now: datetime, changes: ChangeLog) -> Row:
+        row = await fetch_one(
+            conn,
+            f"""INSERT INTO alerts AS a (type, severity, transit_id, seal_id, lat, lon, first_t, last_t, evidence,
+                                         raised_at, updated_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)
+                ON CONFLICT (transit_id, type) WHERE status <> 'resolved' DO NOTHING
+                RETURNING {ALERT_COLUMNS}""",
+            (
+                cond.type,
+                cond.severity,
+                cond.transit_id,
+                cond.seal_id,
+                cond.lat,
+                cond.lon,
+                t,
+                t,
+                dumps(cond.evidence),
+                now,
+                now,
+            ),
+        )
+        if row is None:
+            # Another writer raised it between our read and insert: count ours as a repetition.
+            other = await fetch_one(
+                conn,
+                f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE transit_id = %s AND type = %s AND status <> 'resolved'"
+                " FOR UPDATE",
+                (cond.transit_id, cond.type),
+            )
+            assert other is not None
+            row = await self._update_repeat(conn, other["id"], cond, t, now, dumps(cond.evidence), "a.status")
+            changes.add("updated", row)
+            return row
+        await add_event(
+            conn, row["id"], "raised", None, "open", SYSTEM, now, {"severity": cond.severity, "t": t.isoformat()}
+        )
+        changes.add("raised", row)
+        log.info(
+            "alert raised",
+            alert_id=row["id"],
+            type=cond.type,
+            severity=cond.severity,
+            transit_id=cond.transit_id,
+            seal_id=cond.seal_id,
+        )
+        if cond.severity == "critical" and self.settings.auto_dispatch_critical:
+            row = await self._auto_dispatch(conn, row, now, changes)
+        return row
+
+    async def _update_repeat(
+        self,
+        conn: AnyConn,
+        alert_id: int,
+        cond: Condition,
+        t: datetime,
+        now: datetime,
+        evidence: str,
+        status: str,
+        extra: str = "",
+    ) -> Row:
+        # Position and evidence follow the newest occurrence; an older one only counts.
+        row = await fetch_one(
+            conn,
+            f"""UPDATE alerts a SET count = a.count + 1, status = {status}, severity = %(sev)s,
+                    lat = CASE WHEN %(t)s >= a.last_t THEN %(lat)s ELSE a.lat END,
+                    lon = CASE WHEN %(t)s >= a.last_t THEN %(lon)s ELSE a.lon END,
+                    evidence = CASE WHEN %(t)s >= a.last_t THEN %(ev)s::jsonb ELSE a.evidence END,
+                    last_t = greatest(a.last_t, %(t)s), updated_at = %(now)s{extra}
+                WHERE a.id = %(id)s RETURNING {ALERT_COLUMNS}""",
+            {
+                "sev": cond.severity,
+                "t": t,
+                "lat": cond.lat,
+                "lon": cond.lon,
+                "ev": evidence,
+                "now": now,
+                "id": alert_id,
+            },
+        )
+        assert row is not None
+        return row
+
+    async def _auto_dispatch(self, conn: AnyConn, row: Row, now: datetime, changes: ChangeLog) -> Row:
+        try:
+            group = await lifecycle.choose_group(conn, row, self.settings, now, None)
+        except AlertConflictError as exc:
+            log.warning("critical alert not auto-dispatched", alert_id=row["id"], reason=str(exc))
+            return row
+        return await lifecycle.dispatch_locked(conn, row, group, SYSTEM, now, self.settings, changes)
+
+    # ---- timers ----
+
+    async def tick(self, now: datetime) -> list[AlertEvent]:
+        """Timers at ``now``: escalation, signal lost, overdue. Returns the committed changes."""
+        pool = await self._get_pool()
+        async with pool.connection() as conn:
+            events = await lifecycle.escalate_due(conn, now, self.settings)
+            async with conn.transaction():
+                due = await fetch_all(
+                    conn,
+                    _DUE_SQL,
+                    {
+                        "now": now,
+                        "overdue_before": from_epoch(now.timestamp() - self.settings.overdue_grace_s),
+                        "silent_before": from_epoch(now.timestamp() - self.settings.signal_lost_after_s),
+                    },
+                )
+                conditions: list[Condition] = []
+                for row in due:
+                    mem = TransitMemory.from_json(row["memory"] or {})
+                    conditions.extend(evaluate_tick(now.timestamp(), _context(row), mem, self.settings, row["seal_id"]))
+                changes = ChangeLog()
+                await self._apply(conn, conditions, now, changes)
+                events += await changes.flush(conn)
+        return events
+
+    async def run_timers(self, stop: asyncio.Event, every_s: float = 5.0) -> None:
+        """Convenience loop for the glue: ``tick(now)`` every ``every_s`` seconds until ``stop``."""
+        while not stop.is_set():
+            try:
+                await self.tick(self.clock())
+            except Exception:  # a failed tick must not end the loop; the next one retries
+                log.exception("alert tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+
+    # ---- outbox ----
+
+    async def run_outbox(self, stop: asyncio.Event) -> None:
+        """Publish pending dispatch messages (QoS 1, marked sent after PUBACK) until ``stop``."""
+        s = self.settings
+        if self.publish is None and not s.mqtt_url:
+            log.warning("no publish callable and no SEALWATCH_ALERTS_MQTT_URL: dispatches stay in the outbox")
+            await stop.wait()
+            return
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                if self.publish is not None:
+                    await outbox.run_outbox(self.database_url, self.publish, stop, s.outbox_poll_s, s.outbox_batch)
+                else:
+                    assert s.mqtt_url is not None
+                    async with outbox.mqtt_publisher(s.mqtt_url) as publish:
+                        backoff = 0.5
+                        await outbox.run_outbox(self.database_url, publish, stop, s.outbox_poll_s, s.outbox_batch)
+            except (aiomqtt.MqttError, outbox.OutboxPublishError) as exc:
+                log.warning("outbox cannot publish; retrying", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 10.0)

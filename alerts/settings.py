@@ -1,0 +1,94 @@
+"""Alert thresholds and behaviour, read from ``SEALWATCH_ALERTS_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alerts.model import AlertType, Severity
+
+_MOOT_AT_ARRIVAL: tuple[AlertType, ...] = ("overdue", "signal_lost", "route_deviation", "unauthorized_stop", "gps_jump")
+
+
+class AlertSettings(BaseSettings):
+    """Every field has a working default; ``SEALWATCH_ALERTS_<FIELD>`` overrides it."""
+
+    model_config = SettingsConfigDict(env_prefix="SEALWATCH_ALERTS_", extra="ignore")
+
+    # route_deviation: raised on corridor_exit. Auto-resolve on corridor_reentry, or leave it for
+    # the operator (then the reentry is only noted in the history).
+    route_deviation_severity: Severity = "warning"
+    route_deviation_auto_resolve: bool = True
+    # A new exit this soon (fix time) after an auto-resolved one reopens that alert instead of
+    # raising another: a truck weaving along the corridor edge makes one alert, not a storm.
+    route_deviation_reopen_within_s: float = Field(default=900.0, ge=0)
+
+    # unauthorized_stop: the engine's stop_start already needs its own minimum (5 min by default);
+    # this adds an optional extra total duration (from the stop's first slow fix) before raising.
+    unauthorized_stop_severity: Severity = "warning"
+    unauthorized_stop_min_s: float = Field(default=0.0, ge=0)
+    unauthorized_stop_auto_resolve: bool = False
+
+    # seal_opened / seal_tampered: critical; an opening inside the destination office after arrival
+    # is the normal end of a transit: no alert ("ignore") or an informational one ("info").
+    seal_severity: Severity = "critical"
+    opened_at_destination: Literal["ignore", "info"] = "ignore"
+
+    restricted_zone_severity: Severity = "critical"
+    restricted_zone_auto_resolve: bool = False
+
+    # low_battery with hysteresis: warning below warn_below, cleared only above warn_clear_above;
+    # critical below critical_below, back to warning only above critical_clear_above.
+    battery_warn_below: float = Field(default=20.0, ge=0, le=100)
+    battery_warn_clear_above: float = Field(default=25.0, ge=0, le=100)
+    battery_critical_below: float = Field(default=10.0, ge=0, le=100)
+    battery_critical_clear_above: float = Field(default=15.0, ge=0, le=100)
+    low_battery_auto_resolve: bool = True
+
+    # signal_lost: no fix for longer than this (tick); a fresh fix resolves it.
+    signal_lost_after_s: float = Field(default=600.0, gt=0)
+    signal_lost_severity: Severity = "warning"
+    signal_lost_auto_resolve: bool = True
+
+    # overdue: the deadline passed (plus grace) before arrival.
+    overdue_severity: Severity = "warning"
+    overdue_grace_s: float = Field(default=0.0, ge=0)
+
+    gps_jump_severity: Severity = "warning"
+
+    # arrival: an informational alert (resolved at once unless arrival_keep_open), it closes the
+    # alerts it makes moot and marks the transit arrived in customs.
+    arrival_keep_open: bool = False
+    arrival_resolves: list[AlertType] = Field(default_factory=lambda: list(_MOOT_AT_ARRIVAL))
+
+    # Escalation of critical alerts nobody acknowledged.
+    escalate_after_s: float = Field(default=300.0, gt=0)
+
+    # Mobile groups.
+    auto_dispatch_critical: bool = False
+    group_stale_after_s: float = Field(default=1800.0, gt=0)
+    group_topic_prefix: str = "alerts/groups"
+
+    # Outbox: where run_outbox publishes when the glue passes no publish callable.
+    mqtt_url: str | None = None
+    outbox_poll_s: float = Field(default=2.0, gt=0)
+    outbox_batch: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _hysteresis_is_ordered(self) -> Self:
+        if not (
+            self.battery_critical_below <= self.battery_critical_clear_above <= self.battery_warn_clear_above
+            and self.battery_critical_below <= self.battery_warn_below <= self.battery_warn_clear_above
+        ):
+            raise ValueError(
+                "battery thresholds must satisfy critical_below <= critical_clear/warn_below <= warn_clear"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_alert_settings() -> AlertSettings:
+    return AlertSettings()

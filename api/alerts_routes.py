@@ -1,0 +1,305 @@
+"""Alerts API: list and read alerts, the operator lifecycle, mobile groups, statistics, live SSE stream.
+
+The actor of a step is the ``X-Actor`` header or the body's ``actor`` (authentication comes later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, Field
+from sse_starlette import EventSourceResponse
+
+from alerts import lifecycle, stream
+from alerts.groups import distance_m, list_groups, suggest
+from alerts.model import AlertConflictError, AlertNotFoundError, AlertStatus, AlertType, OperatorOutcome, Severity
+from alerts.settings import AlertSettings, get_alert_settings
+from alerts.stats import AlertStats, alert_stats
+from alerts.store import ALERT_COLUMNS, fetch_all, get_alert
+from api.deps import Conn, SettingsDep
+from sealwatch.logging import get_logger
+from store.db import database_url
+
+log = get_logger(__name__)
+
+router = APIRouter(tags=["alerts"])
+
+STREAM_HEADER = "X-Alert-Stream-Id"
+ActorHeader = Annotated[str | None, Header(alias="X-Actor", description="who acts (until authentication exists)")]
+
+
+# ---- models ----
+
+
+class AlertOut(BaseModel):
+    id: int
+    type: AlertType
+    severity: Severity
+    status: AlertStatus
+    transit_id: str
+    seal_id: str
+    lat: float | None
+    lon: float | None
+    first_t: datetime
+    last_t: datetime
+    count: int
+    evidence: dict[str, Any]
+    raised_at: datetime
+    updated_at: datetime
+    escalated_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    dispatched_at: datetime | None
+    dispatched_by: str | None
+    group_id: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    outcome: str | None
+    comment: str
+
+
+class HistoryOut(BaseModel):
+    id: int
+    kind: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    at: datetime
+    detail: dict[str, Any]
+
+
+class AlertDetail(AlertOut):
+    history: list[HistoryOut]
+
+
+class StepIn(BaseModel):
+    actor: str | None = Field(default=None, max_length=100)
+    comment: str = Field(default="", max_length=2000)
+
+
+class DispatchIn(BaseModel):
+    actor: str | None = Field(default=None, max_length=100)
+    group_id: str | None = Field(default=None, description="omit (or auto=true) for the nearest available group")
+    auto: bool = False
+
+
+class ResolveIn(BaseModel):
+    actor: str | None = Field(default=None, max_length=100)
+    outcome: OperatorOutcome
+    comment: str = Field(default="", max_length=2000)
+
+
+class GroupOut(BaseModel):
+    group_id: str
+    name: str
+    lat: float
+    lon: float
+    available: bool
+    updated_at: datetime
+    busy_with: int | None = Field(default=None, description="alert the group is dispatched to")
+
+
+class SuggestionOut(BaseModel):
+    group_id: str
+    name: str
+    lat: float
+    lon: float
+    distance_m: float
+    updated_at: datetime
+
+
+class GroupSuggestionOut(BaseModel):
+    group_id: str
+    alert_id: int
+    distance_m: float | None
+    rank: int | None = Field(description="1 = the group dispatch would choose; null when it is not a candidate")
+    candidate: bool
+
+
+# ---- helpers ----
+
+
+def _actor(header: str | None, body: str | None) -> str:
+    return (body or header or "operator").strip() or "operator"
+
+
+def _settings() -> AlertSettings:
+    return get_alert_settings()
+
+
+async def _detail(conn: Conn, alert_id: int) -> AlertDetail:
+    row = await get_alert(conn, alert_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"alert {alert_id} does not exist")
+    history = await lifecycle.history(conn, alert_id)
+    return AlertDetail(**row, history=[HistoryOut(**h) for h in history])
+
+
+async def _step(conn: Conn, alert_id: int, coro: Any) -> AlertDetail:
+    try:
+        await coro
+    except AlertNotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except AlertConflictError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    return await _detail(conn, alert_id)
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such alert (or group)"},
+    409: {"description": "the alert's status forbids this step"},
+}
+
+
+# ---- alerts ----
+
+
+@router.get("/api/alerts", response_model=list[AlertOut])
+async def list_alerts(
+    conn: Conn,
+    response: Response,
+    status: Annotated[
+        list[AlertStatus | Literal["unresolved"]] | None, Query(description="repeatable; 'unresolved' = not resolved")
+    ] = None,
+    type: Annotated[list[AlertType] | None, Query(description="repeatable")] = None,
+    transit_id: str | None = None,
+    seal_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[AlertOut]:
+    """Alerts, newest first. The ``X-Alert-Stream-Id`` header is the stream position of this snapshot:
+    follow ``/api/alerts/stream?after=<it>`` to miss no change after it."""
+    statuses = [s for s in status or [] if s != "unresolved"]
+    unresolved = bool(status and "unresolved" in status)
+    async with conn.transaction():
+        # One snapshot for the list and the stream position, so the two agree.
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        rows = await fetch_all(
+            conn,
+            f"""SELECT {ALERT_COLUMNS} FROM alerts a
+                WHERE (%(any_status)s OR a.status = ANY(%(statuses)s) OR (%(unresolved)s AND a.status <> 'resolved'))
+                  AND (%(types)s::text[] IS NULL OR a.type = ANY(%(types)s))
+                  AND (%(transit)s::text IS NULL OR a.transit_id = %(transit)s)
+                  AND (%(seal)s::text IS NULL OR a.seal_id = %(seal)s)
+                ORDER BY a.id DESC LIMIT %(limit)s""",
+            {
+                "any_status": not status,
+                "statuses": statuses,
+                "unresolved": unresolved,
+                "types": list(type) if type else None,
+                "transit": transit_id,
+                "seal": seal_id,
+                "limit": limit,
+            },
+        )
+        position = await stream.latest_id(conn)
+    response.headers[STREAM_HEADER] = str(position)
+    return [AlertOut(**r) for r in rows]
+
+
+@router.get("/api/alerts/stats", response_model=AlertStats)
+async def get_stats(conn: Conn, since: AwareDatetime | None = None, until: AwareDatetime | None = None) -> AlertStats:
+    """Counts and false-alarm rate (false alarms / operator-resolved) by type, route and carrier."""
+    return await alert_stats(conn, since, until)
+
+
+@router.get("/api/alerts/stream", response_class=EventSourceResponse)
+async def alert_stream(
+    request: Request,
+    settings: SettingsDep,
+    after: Annotated[int | None, Query(ge=0, description="replay changes after this stream id")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> EventSourceResponse:
+    """Server-sent events, one ``alert`` event per alert change (id = stream id). Resumes after the
+    ``Last-Event-ID`` header (browsers send it on reconnect) or ``?after=``; with neither, from now."""
+    start = after
+    if last_event_id is not None and last_event_id.strip().isdigit():
+        start = int(last_event_id.strip())
+    url = database_url(settings)
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        async for item in stream.follow(url, start):
+            yield item.sse()
+
+    log.info("alert stream client", after=start, client=request.client.host if request.client else None)
+    return EventSourceResponse(events(), ping=15)
+
+
+@router.get("/api/alerts/{alert_id}", response_model=AlertDetail, responses=_ERRORS)
+async def get_alert_detail(alert_id: int, conn: Conn) -> AlertDetail:
+    """One alert with its full history (who did what, when)."""
+    return await _detail(conn, alert_id)
+
+
+@router.post("/api/alerts/{alert_id}/acknowledge", response_model=AlertDetail, responses=_ERRORS)
+async def acknowledge(
+    alert_id: int, conn: Conn, x_actor: ActorHeader = None, body: StepIn | None = None
+) -> AlertDetail:
+    body = body or StepIn()
+    actor = _actor(x_actor, body.actor)
+    return await _step(conn, alert_id, lifecycle.acknowledge(conn, alert_id, actor, comment=body.comment))
+
+
+@router.post("/api/alerts/{alert_id}/dispatch", response_model=AlertDetail, responses=_ERRORS)
+async def dispatch(
+    alert_id: int, conn: Conn, x_actor: ActorHeader = None, body: DispatchIn | None = None
+) -> AlertDetail:
+    """Send the alert to a mobile group (``group_id``), or to the nearest available one."""
+    body = body or DispatchIn()
+    actor = _actor(x_actor, body.actor)
+    group = None if body.auto else body.group_id
+    return await _step(conn, alert_id, lifecycle.dispatch(conn, alert_id, actor, _settings(), group_id=group))
+
+
+@router.post("/api/alerts/{alert_id}/resolve", response_model=AlertDetail, responses=_ERRORS)
+async def resolve(alert_id: int, body: ResolveIn, conn: Conn, x_actor: ActorHeader = None) -> AlertDetail:
+    actor = _actor(x_actor, body.actor)
+    return await _step(conn, alert_id, lifecycle.resolve(conn, alert_id, body.outcome, actor, comment=body.comment))
+
+
+# ---- mobile groups ----
+
+
+@router.get("/api/groups", response_model=list[GroupOut], tags=["groups"])
+async def get_groups(conn: Conn) -> list[GroupOut]:
+    """Every mobile group with its last position, availability and current dispatch."""
+    return [GroupOut(**g) for g in await list_groups(conn)]
+
+
+async def _alert_position(conn: Conn, alert_id: int) -> tuple[float, float]:
+    row = await get_alert(conn, alert_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"alert {alert_id} does not exist")
+    if row["lat"] is None or row["lon"] is None:
+        raise HTTPException(status_code=409, detail="the alert has no position")
+    return row["lat"], row["lon"]
+
+
+@router.get("/api/groups/suggest", response_model=list[SuggestionOut], tags=["groups"], responses=_ERRORS)
+async def suggest_groups(conn: Conn, alert_id: int) -> list[SuggestionOut]:
+    """Groups that could take the alert, nearest first (the first is what dispatch would choose)."""
+    lat, lon = await _alert_position(conn, alert_id)
+    ranked = await suggest(conn, lat, lon, datetime.now(UTC), _settings().group_stale_after_s)
+    return [SuggestionOut(**{k: getattr(g, k) for k in SuggestionOut.model_fields}) for g in ranked]
+
+
+@router.get("/api/groups/{group_id}/suggest", response_model=GroupSuggestionOut, tags=["groups"], responses=_ERRORS)
+async def suggest_for_group(group_id: str, conn: Conn, alert_id: int) -> GroupSuggestionOut:
+    """How this group compares for the alert: its distance and its rank among available groups."""
+    lat, lon = await _alert_position(conn, alert_id)
+    groups = {g["group_id"]: g for g in await list_groups(conn)}
+    group = groups.get(group_id)
+    if group is None:
+        raise HTTPException(status_code=404, detail=f"mobile group {group_id!r} does not exist")
+    ranked = await suggest(conn, lat, lon, datetime.now(UTC), _settings().group_stale_after_s)
+    ids = [g.group_id for g in ranked]
+    rank = ids.index(group_id) + 1 if group_id in ids else None
+    return GroupSuggestionOut(
+        group_id=group_id,
+        alert_id=alert_id,
+        distance_m=round(distance_m(lat, lon, group["lat"], group["lon"]), 1),
+        rank=rank,
+        candidate=rank is not None,
+    )

@@ -1,0 +1,251 @@
+"""History API: transit list and full records, tracks, streamed exports, aggregates, the Time
+Release Study (JSON and chart) and the playback page of a transit.
+
+Exports stream: each takes its own pooled connection inside the response body generator (the
+request's dependency connection may be released before a long body is sent), so a response of a
+million rows holds one connection and a few thousand rows of memory at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from pydantic import AwareDatetime
+from starlette.background import BackgroundTask
+
+from api.deps import Conn, get_pool
+from maps.playback import render_playback
+from sealwatch.logging import get_logger
+from store import aggregates, exports, history, trs
+from store.exports import ExportError, ExportSpec
+from store.history import InvalidCursorError, TransitFilter, TransitNotFoundError
+
+log = get_logger(__name__)
+
+router = APIRouter()
+
+TransitId = Annotated[str, "transit id (MRN)"]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+class JSON(JSONResponse):
+    """orjson, UTC times ending in Z; numeric columns become floats."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+
+
+class GeoJSON(JSON):
+    media_type = "application/geo+json"
+
+
+def _filter(
+    start: datetime | None,
+    end: datetime | None,
+    seal: str | None,
+    transit: str | None,
+    declaration: str | None,
+    carrier: str | None,
+    route: str | None,
+    alert_type: str | None,
+    channel: str | None,
+    status: str | None,
+) -> TransitFilter:
+    if start is not None and end is not None and end <= start:
+        raise HTTPException(status_code=422, detail="end must be after start")
+    return TransitFilter(start, end, seal, transit, declaration, carrier, route, alert_type, channel, status)
+
+
+# Query parameters shared by the list and the transits export.
+Start = Annotated[AwareDatetime | None, Query(description="transits not closed before this time")]
+End = Annotated[AwareDatetime | None, Query(description="transits released before this time")]
+Seal = Annotated[str | None, Query(description="a seal that was on the transit")]
+Transit = Annotated[str | None, Query(description="transit id (MRN)")]
+Declaration = Annotated[str | None, Query(description="declaration id, MRN or LRN")]
+Carrier = Annotated[str | None, Query(description="carrier TIN or exact name")]
+Route = Annotated[str | None, Query(description="route code")]
+AlertType = Annotated[str | None, Query(description="transits with an alert of this type (empty if no alerts table)")]
+Channel = Annotated[str | None, Query(description="risk channel: green, blue, yellow, red")]
+Status = Annotated[Literal["active", "arrived", "closed"] | None, Query()]
+
+
+@router.get("/api/history/transits", response_class=JSON, tags=["history"])
+async def list_transits(
+    conn: Conn,
+    start: Start = None,
+    end: End = None,
+    seal: Seal = None,
+    transit: Transit = None,
+    declaration: Declaration = None,
+    carrier: Carrier = None,
+    route: Route = None,
+    alert_type: AlertType = None,
+    channel: Channel = None,
+    status: Status = None,
+    limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> JSON:
+    """Transits, newest release first, one page at a time (keyset pagination with an opaque cursor)."""
+    f = _filter(start, end, seal, transit, declaration, carrier, route, alert_type, channel, status)
+    try:
+        page = await history.list_transits(conn, f, limit=limit, cursor=cursor)
+    except InvalidCursorError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    return JSON({"items": page.items, "next_cursor": page.next_cursor, "alerts_available": page.alerts_available})
+
+
+@router.get("/api/history/transits/{transit_id}", response_class=JSON, tags=["history"])
+async def transit_record(transit_id: TransitId, conn: Conn) -> JSON:
+    """The full record of a transit: declaration, risk, release, seals, fixes, observations, alerts,
+    arrival, closure and its audit trail."""
+    try:
+        return JSON(await history.transit_detail(conn, transit_id))
+    except TransitNotFoundError as exc:
+        raise HTTPException(status_code=404, detail=f"transit {transit_id} does not exist") from exc
+
+
+@router.get("/api/history/transits/{transit_id}/track", response_class=GeoJSON, tags=["history"])
+async def transit_track(transit_id: TransitId, conn: Conn) -> GeoJSON:
+    """The transit's fixes, fix for fix, as one LineString per seal with per-vertex times."""
+    try:
+        return GeoJSON(await history.transit_track(conn, transit_id))
+    except TransitNotFoundError as exc:
+        raise HTTPException(status_code=404, detail=f"transit {transit_id} does not exist") from exc
+
+
+@router.get("/api/history/export/{dataset}", tags=["history"])
+async def export(
+    request: Request,
+    dataset: Literal["tracks", "observations", "alerts", "transits"],
+    format: Annotated[Literal["csv", "geojson", "gpkg"], Query(description="gpkg: tracks only")] = "csv",
+    transit_id: Annotated[str | None, Query(description="one transit (else start and end)")] = None,
+    seal: Seal = None,
+    kind: Annotated[str | None, Query(description="observation kind or alert type")] = None,
+    start: Annotated[AwareDatetime | None, Query()] = None,
+    end: Annotated[AwareDatetime | None, Query()] = None,
+    declaration: Declaration = None,
+    carrier: Carrier = None,
+    route: Route = None,
+    alert_type: AlertType = None,
+    channel: Channel = None,
+    status: Status = None,
+) -> Response:
+    """Tracks (fixes), observations, alerts or transits as CSV or GeoJSON, streamed; tracks also as a
+    GeoPackage (built in a temporary file first: the format needs random access)."""
+    if format == "gpkg" and dataset != "tracks":
+        raise HTTPException(status_code=422, detail="GeoPackage export is for tracks only")
+    spec = ExportSpec(transit_id=transit_id, seal_id=seal, start=start, end=end, kind=kind)
+    tfilter = _filter(start, end, seal, transit_id, declaration, carrier, route, alert_type, channel, status)
+    pool = get_pool(request)
+    try:
+        async with pool.connection() as conn:
+            query, params = await exports.build_query(conn, dataset, spec, tfilter)
+            if format == "gpkg":
+                path = await exports.write_gpkg(conn, query, params, layer=dataset)
+    except ExportError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    name = f"sealwatch-{dataset}{'-' + transit_id if transit_id else ''}"
+    if format == "gpkg":
+        return FileResponse(
+            path,
+            media_type=exports.MEDIA_TYPES["gpkg"],
+            filename=f"{name}.gpkg",
+            background=BackgroundTask(os.unlink, path),
+        )
+
+    async def body() -> AsyncIterator[bytes]:
+        async with pool.connection() as conn:
+            stream = exports.stream_csv if format == "csv" else exports.stream_geojson
+            async for chunk in stream(conn, query, params):
+                yield chunk
+
+    log.info("export started", dataset=dataset, format=format, transit_id=transit_id)
+    return StreamingResponse(
+        body(),
+        media_type=exports.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'},
+    )
+
+
+@router.get("/api/history/aggregates", response_class=JSON, tags=["history"])
+async def get_aggregates(
+    conn: Conn,
+    bucket: Literal["hour", "day"] = "day",
+    route: Annotated[str | None, Query(description="route code ('' = ad-hoc itineraries)")] = None,
+    carrier: Annotated[str | None, Query(description="carrier TIN")] = None,
+    start: Annotated[AwareDatetime | None, Query()] = None,
+    end: Annotated[AwareDatetime | None, Query()] = None,
+    group_by: Literal["route_carrier", "route", "carrier"] = "route_carrier",
+) -> JSON:
+    """Fixes, distance, stops, releases, arrivals, transit duration and alerts per UTC hour or day,
+    per route and carrier, from the materialized aggregates (as of their last refresh)."""
+    rows = await aggregates.query(conn, bucket, route=route, carrier=carrier, start=start, end=end, group_by=group_by)
+    return JSON({"bucket": bucket, "group_by": group_by, "rows": rows})
+
+
+TrsStart = Annotated[AwareDatetime | None, Query(description="transits released at or after")]
+TrsEnd = Annotated[AwareDatetime | None, Query(description="transits released before")]
+
+
+@router.get("/api/trs", response_class=JSON, tags=["time release study"])
+async def trs_summary(
+    conn: Conn,
+    start: TrsStart = None,
+    end: TrsEnd = None,
+    route: Route = None,
+    channel: Channel = None,
+    transits: Annotated[bool, Query(description="also list every transit's figures")] = False,
+) -> JSON:
+    """Time Release Study: median and p90 of transit and border control times per route, per channel
+    and overall (seconds)."""
+    f = trs.TrsFilter(start=start, end=end, route=route, channel=channel)
+    out = await trs.summary(conn, f)
+    if transits:
+        out["transits"] = await trs.per_transit(conn, f)
+    return JSON(out)
+
+
+@router.get("/api/trs/transits/{transit_id}", response_class=JSON, tags=["time release study"])
+async def trs_transit(transit_id: TransitId, conn: Conn) -> JSON:
+    """One transit's TRS figures: border control, transit time against the limit, time per zone."""
+    row = await trs.transit(conn, transit_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"transit {transit_id} does not exist")
+    return JSON(row)
+
+
+@router.get("/api/trs/chart.png", tags=["time release study"], response_class=Response)
+async def trs_chart(
+    conn: Conn, start: TrsStart = None, end: TrsEnd = None, route: Route = None, channel: Channel = None
+) -> Response:
+    """Box plots: transit time per route (with limits) and border control time per channel."""
+    rows = await trs.per_transit(conn, trs.TrsFilter(start=start, end=end, route=route, channel=channel))
+    png = await asyncio.to_thread(trs.chart_png, rows)
+    return Response(content=png, media_type="image/png")
+
+
+@router.get("/transits/{transit_id}/playback", response_class=HTMLResponse, tags=["history"])
+async def playback(transit_id: TransitId, conn: Conn) -> HTMLResponse:
+    """A map replaying the transit's track over time, with corridor, zones, observations and alerts."""
+    try:
+        detail = await history.transit_detail(conn, transit_id)
+    except TransitNotFoundError as exc:
+        raise HTTPException(status_code=404, detail=f"transit {transit_id} does not exist") from exc
+    track = await history.transit_track(conn, transit_id)
+    cur = await conn.execute("SELECT code, name, kind, geometry FROM zones WHERE active ORDER BY code")
+    zones = [dict(r) for r in await cur.fetchall()]
+    page = await asyncio.to_thread(render_playback, detail, track, zones)
+    return HTMLResponse(page)

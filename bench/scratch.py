@@ -1,0 +1,33 @@
+"""A throw-away database for a benchmark run, on DATABASE_URL's server or the local PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import sql
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def admin_url() -> str:
+    return os.environ.get("DATABASE_URL", DEFAULT_ADMIN_URL)
+
+
+@contextlib.contextmanager
+def scratch_database(admin: str | None = None, prefix: str = "sw_bench") -> Iterator[str]:
+    """Create a database, yield its URL, drop it (with any sessions still attached) afterwards."""
+    admin = admin or admin_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(admin)
+    info["dbname"] = name
+    try:
+        yield psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
