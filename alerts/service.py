@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiomqtt
 from psycopg import AsyncConnection
@@ -41,10 +43,9 @@ Key = tuple[str, str]  # (transit_id, type)
 
 _CONTEXT_SQL = """
 SELECT ts.seal_id, t.transit_id, t.status, t.deadline, t.released_at, t.arrived_at, t.office_destination,
-       t.route_code, z.geometry AS destination_geometry
+       t.route_code
 FROM transit_seals ts
 JOIN transits t ON t.transit_id = ts.transit_id
-LEFT JOIN zones z ON z.code = t.office_destination
 WHERE ts.returned_at IS NULL AND t.monitored AND t.status IN ('active', 'arrived') AND ts.seal_id = ANY(%s)
 """
 
@@ -59,11 +60,17 @@ ORDER BY t.transit_id
 """
 
 
-def _context(row: Row) -> TransitContext:
-    geometry = row.get("destination_geometry")
-    ring: tuple[tuple[float, float], ...] = ()
+Ring = tuple[tuple[float, float], ...]
+RINGS_TTL_S = 60.0  # zone outlines change rarely; an edit reaches the rules within a minute
+
+
+def _ring(geometry: dict[str, Any] | None) -> Ring:
     if geometry and geometry.get("type") == "Polygon":
-        ring = tuple((float(x), float(y)) for x, y in geometry["coordinates"][0])
+        return tuple((float(x), float(y)) for x, y in geometry["coordinates"][0])
+    return ()
+
+
+def _context(row: Row, rings: dict[str, Ring]) -> TransitContext:
     arrived = row.get("arrived_at")
     return TransitContext(
         transit_id=row["transit_id"],
@@ -73,7 +80,7 @@ def _context(row: Row) -> TransitContext:
         office_destination=row["office_destination"],
         route_code=row["route_code"],
         arrived_at=arrived.timestamp() if arrived else None,
-        destination_ring=ring,
+        destination_ring=rings.get(row["office_destination"], ()),
     )
 
 
@@ -107,6 +114,8 @@ class AlertService:
         self.stats = BatchStats()
         self._pool: AsyncConnectionPool[AsyncConnection[DictRow]] | None = None
         self._pool_lock = asyncio.Lock()
+        self._rings: dict[str, Ring] | None = None
+        self._rings_at = 0.0
 
     async def _get_pool(self) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
         async with self._pool_lock:
@@ -144,7 +153,9 @@ class AlertService:
         now = self.clock()
         pool = await self._get_pool()
         async with pool.connection() as conn, conn.transaction():
-            contexts = {r["seal_id"]: _context(r) for r in await fetch_all(conn, _CONTEXT_SQL, (seal_ids,))}
+            rows = await fetch_all(conn, _CONTEXT_SQL, (seal_ids,))
+            rings = await self._destination_rings(conn)
+            contexts = {r["seal_id"]: _context(r, rings) for r in rows}
             if not contexts:
                 self.stats.unknown += len(records) + len(observations)
                 return []
@@ -161,6 +172,14 @@ class AlertService:
         if events:
             log.info("alert changes", count=len(events), changes=[f"{e.change}:{e.type}" for e in events][:20])
         return events
+
+    async def _destination_rings(self, conn: AnyConn) -> dict[str, Ring]:
+        """Zone outlines by code, parsed once and cached: per-batch JSON parsing dominated a busy batch."""
+        if self._rings is None or time.monotonic() - self._rings_at > RINGS_TTL_S:
+            rows = await fetch_all(conn, "SELECT code, geometry FROM zones", ())
+            self._rings = {r["code"]: _ring(r["geometry"]) for r in rows}
+            self._rings_at = time.monotonic()
+        return self._rings
 
     async def _lock_memories(self, conn: AnyConn, transit_ids: list[str]) -> dict[str, TransitMemory]:
         # Rows exist before locking so concurrent workers serialize on them; sorted ids: no deadlock.
@@ -428,9 +447,12 @@ class AlertService:
                     },
                 )
                 conditions: list[Condition] = []
+                rings = await self._destination_rings(conn)
                 for row in due:
                     mem = TransitMemory.from_json(row["memory"] or {})
-                    conditions.extend(evaluate_tick(now.timestamp(), _context(row), mem, self.settings, row["seal_id"]))
+                    conditions.extend(
+                        evaluate_tick(now.timestamp(), _context(row, rings), mem, self.settings, row["seal_id"])
+                    )
                 changes = ChangeLog()
                 await self._apply(conn, conditions, now, changes)
                 events += await changes.flush(conn)

@@ -1,11 +1,12 @@
 """Alerts API: list and read alerts, the operator lifecycle, mobile groups, statistics, live SSE stream.
 
-The actor of a step is the ``X-Actor`` header or the body's ``actor`` (authentication comes later).
+The actor of a step is the authenticated user. A ``mobile_group`` user sees and handles only the
+alerts dispatched to its group; any other alert is, for it, not found (404).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -19,16 +20,17 @@ from alerts.model import AlertConflictError, AlertNotFoundError, AlertStatus, Al
 from alerts.settings import AlertSettings, get_alert_settings
 from alerts.stats import AlertStats, alert_stats
 from alerts.store import ALERT_COLUMNS, fetch_all, get_alert
+from api.auth import CurrentUser
 from api.deps import Conn, SettingsDep
 from sealwatch.logging import get_logger
 from store.db import database_url
+from store.users import Role, User
 
 log = get_logger(__name__)
 
 router = APIRouter(tags=["alerts"])
 
 STREAM_HEADER = "X-Alert-Stream-Id"
-ActorHeader = Annotated[str | None, Header(alias="X-Actor", description="who acts (until authentication exists)")]
 
 
 # ---- models ----
@@ -76,18 +78,15 @@ class AlertDetail(AlertOut):
 
 
 class StepIn(BaseModel):
-    actor: str | None = Field(default=None, max_length=100)
     comment: str = Field(default="", max_length=2000)
 
 
 class DispatchIn(BaseModel):
-    actor: str | None = Field(default=None, max_length=100)
     group_id: str | None = Field(default=None, description="omit (or auto=true) for the nearest available group")
     auto: bool = False
 
 
 class ResolveIn(BaseModel):
-    actor: str | None = Field(default=None, max_length=100)
     outcome: OperatorOutcome
     comment: str = Field(default="", max_length=2000)
 
@@ -122,25 +121,34 @@ class GroupSuggestionOut(BaseModel):
 # ---- helpers ----
 
 
-def _actor(header: str | None, body: str | None) -> str:
-    return (body or header or "operator").strip() or "operator"
-
-
 def _settings() -> AlertSettings:
     return get_alert_settings()
 
 
-async def _detail(conn: Conn, alert_id: int) -> AlertDetail:
+def _sees(user: User, row: dict[str, Any]) -> bool:
+    """A mobile group sees only the alerts dispatched to it; every other role sees every alert."""
+    return user.role is not Role.MOBILE_GROUP or row["group_id"] == user.group_id
+
+
+async def _detail(conn: Conn, alert_id: int, user: User | None = None) -> AlertDetail:
     row = await get_alert(conn, alert_id)
-    if row is None:
+    if row is None or (user is not None and not _sees(user, row)):
         raise HTTPException(status_code=404, detail=f"alert {alert_id} does not exist")
     history = await lifecycle.history(conn, alert_id)
     return AlertDetail(**row, history=[HistoryOut(**h) for h in history])
 
 
-async def _step(conn: Conn, alert_id: int, coro: Any) -> AlertDetail:
+async def _step(conn: Conn, alert_id: int, user: User, run: Callable[[], Awaitable[Any]]) -> AlertDetail:
     try:
-        await coro
+        if user.role is Role.MOBILE_GROUP:
+            # The group check and the step in one transaction, under the alert's row lock.
+            async with conn.transaction():
+                row = await get_alert(conn, alert_id, lock=True)
+                if row is None or not _sees(user, row):
+                    raise AlertNotFoundError(f"alert {alert_id} does not exist")
+                await run()
+        else:
+            await run()
     except AlertNotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except AlertConflictError as exc:
@@ -161,6 +169,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 async def list_alerts(
     conn: Conn,
     response: Response,
+    user: CurrentUser,
     status: Annotated[
         list[AlertStatus | Literal["unresolved"]] | None, Query(description="repeatable; 'unresolved' = not resolved")
     ] = None,
@@ -183,6 +192,7 @@ async def list_alerts(
                   AND (%(types)s::text[] IS NULL OR a.type = ANY(%(types)s))
                   AND (%(transit)s::text IS NULL OR a.transit_id = %(transit)s)
                   AND (%(seal)s::text IS NULL OR a.seal_id = %(seal)s)
+                  AND (%(group)s::text IS NULL OR a.group_id = %(group)s)
                 ORDER BY a.id DESC LIMIT %(limit)s""",
             {
                 "any_status": not status,
@@ -191,6 +201,7 @@ async def list_alerts(
                 "types": list(type) if type else None,
                 "transit": transit_id,
                 "seal": seal_id,
+                "group": user.group_id if user.role is Role.MOBILE_GROUP else None,
                 "limit": limit,
             },
         )
@@ -228,35 +239,34 @@ async def alert_stream(
 
 
 @router.get("/api/alerts/{alert_id}", response_model=AlertDetail, responses=_ERRORS)
-async def get_alert_detail(alert_id: int, conn: Conn) -> AlertDetail:
+async def get_alert_detail(alert_id: int, conn: Conn, user: CurrentUser) -> AlertDetail:
     """One alert with its full history (who did what, when)."""
-    return await _detail(conn, alert_id)
+    return await _detail(conn, alert_id, user)
 
 
 @router.post("/api/alerts/{alert_id}/acknowledge", response_model=AlertDetail, responses=_ERRORS)
-async def acknowledge(
-    alert_id: int, conn: Conn, x_actor: ActorHeader = None, body: StepIn | None = None
-) -> AlertDetail:
-    body = body or StepIn()
-    actor = _actor(x_actor, body.actor)
-    return await _step(conn, alert_id, lifecycle.acknowledge(conn, alert_id, actor, comment=body.comment))
+async def acknowledge(alert_id: int, conn: Conn, user: CurrentUser, body: StepIn | None = None) -> AlertDetail:
+    step = body or StepIn()
+    return await _step(
+        conn, alert_id, user, lambda: lifecycle.acknowledge(conn, alert_id, user.name, comment=step.comment)
+    )
 
 
 @router.post("/api/alerts/{alert_id}/dispatch", response_model=AlertDetail, responses=_ERRORS)
-async def dispatch(
-    alert_id: int, conn: Conn, x_actor: ActorHeader = None, body: DispatchIn | None = None
-) -> AlertDetail:
+async def dispatch(alert_id: int, conn: Conn, user: CurrentUser, body: DispatchIn | None = None) -> AlertDetail:
     """Send the alert to a mobile group (``group_id``), or to the nearest available one."""
-    body = body or DispatchIn()
-    actor = _actor(x_actor, body.actor)
-    group = None if body.auto else body.group_id
-    return await _step(conn, alert_id, lifecycle.dispatch(conn, alert_id, actor, _settings(), group_id=group))
+    step = body or DispatchIn()
+    group = None if step.auto else step.group_id
+    return await _step(
+        conn, alert_id, user, lambda: lifecycle.dispatch(conn, alert_id, user.name, _settings(), group_id=group)
+    )
 
 
 @router.post("/api/alerts/{alert_id}/resolve", response_model=AlertDetail, responses=_ERRORS)
-async def resolve(alert_id: int, body: ResolveIn, conn: Conn, x_actor: ActorHeader = None) -> AlertDetail:
-    actor = _actor(x_actor, body.actor)
-    return await _step(conn, alert_id, lifecycle.resolve(conn, alert_id, body.outcome, actor, comment=body.comment))
+async def resolve(alert_id: int, body: ResolveIn, conn: Conn, user: CurrentUser) -> AlertDetail:
+    return await _step(
+        conn, alert_id, user, lambda: lifecycle.resolve(conn, alert_id, body.outcome, user.name, comment=body.comment)
+    )
 
 
 # ---- mobile groups ----

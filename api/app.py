@@ -1,21 +1,100 @@
-"""Application factory: one FastAPI app with every router and the shared connection pool."""
+"""Application factory: one FastAPI app with every router and the shared connection pool.
+
+Every route is guarded by :func:`api.auth.authorize` (an app-wide dependency) following the role
+matrix :data:`api.auth.ACCESS`; the app refuses to build when a route has no rule there.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+import psycopg
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from api import alerts_routes, customs_routes, device_routes, history_routes, pages, telemetry_routes
+from api import (
+    alerts_routes,
+    auth,
+    customs_routes,
+    device_routes,
+    history_routes,
+    pages,
+    telemetry_routes,
+    users_routes,
+)
+from api.deps import reset_actor
 from maps.live import STATIC_DIR
 from sealwatch import __version__
 from sealwatch.config import Settings
+from sealwatch.logging import get_logger
 from store.db import database_url
+
+log = get_logger(__name__)
+
+ROUTERS = (telemetry_routes, customs_routes, alerts_routes, history_routes, device_routes, users_routes, pages)
+
+
+def _add_security(app: FastAPI) -> None:
+    """Document the session token in the OpenAPI schema: every non-public operation needs it."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "token from POST /api/auth/login"},
+            "cookie": {"type": "apiKey", "in": "cookie", "name": auth.COOKIE_NAME},
+        }
+        for method, path, route in auth.api_routes(app.routes):
+            rule = auth.ACCESS.get((method, path))
+            operation = schema["paths"].get(path, {}).get(method.lower())
+            if not route.include_in_schema or rule is None or operation is None or rule.public:
+                continue
+            operation["security"] = [{"bearer": []}, {"cookie": []}]
+            roles = ", ".join(sorted(r.value for r in rule.roles))
+            operation["description"] = (operation.get("description") or "") + f"\n\nRoles: {roles}."
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", {"description": "no valid session token"})
+            responses.setdefault("403", {"description": "the user's role may not call this"})
+        # Every error of this API is {"detail": ...}: a message, a {code, message} object or, for
+        # request validation, the list of errors. Document that envelope for every status an
+        # operation does not list itself, and that handlers' own 422s carry a message or {code, message}.
+        schemas = schema["components"].setdefault("schemas", {})
+        schemas["ErrorDetail"] = {
+            "type": "object",
+            "properties": {"detail": {"description": "a message, a {code, message} object or a list of errors"}},
+            "required": ["detail"],
+        }
+        validation = schemas.get("HTTPValidationError", {}).get("properties", {})
+        if "detail" in validation:
+            validation["detail"] = {"anyOf": [validation["detail"], {"type": "string"}, {"type": "object"}]}
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                operation.setdefault("responses", {}).setdefault(
+                    "default",
+                    {
+                        "description": "error",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}},
+                    },
+                )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _invalid_data(request: Request, exc: Exception) -> JSONResponse:
+    """Data PostgreSQL cannot take (a NUL character in text, a number out of range) is the client's
+    error, not the server's: 422 instead of a 500."""
+    log.info("request data refused by the database", path=request.url.path, error=str(exc))
+    return JSONResponse({"detail": f"invalid data: {exc}"}, status_code=422)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -30,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
             kwargs={"row_factory": dict_row},
             open=False,
             connection_class=AsyncConnection[DictRow],
+            reset=reset_actor,
         )
         await pool.open()
         app.state.pool = pool
@@ -38,10 +118,34 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await pool.close()
 
-    app = FastAPI(title="sealwatch", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="sealwatch",
+        version=__version__,
+        lifespan=lifespan,
+        dependencies=[Depends(auth.authorize)],
+        # Served below, behind authentication like every other route.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
-    for module in (telemetry_routes, customs_routes, alerts_routes, history_routes, device_routes, pages):
+    app.add_exception_handler(auth.LoginRequiredError, auth.login_required_handler)
+    app.add_exception_handler(psycopg.DataError, _invalid_data)
+    for module in ROUTERS:
         app.include_router(module.router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_json() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="sealwatch API")
+
+    _add_security(app)
+    missing = auth.missing_rules(list(app.routes))
+    if missing:
+        raise RuntimeError(f"routes without an access rule in api.auth.ACCESS: {', '.join(missing)}")
     # The live map's Leaflet, plugins and own JS/CSS are served locally so the page works offline.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -3,6 +3,10 @@
 Domain errors map to HTTP: not found → 404, illegal state (wrong status, no free seal, duplicate)
 → 409, semantically invalid input → 422. Raising rolls the request's transaction back. The live
 seal positions are ``/api/seals`` (telemetry); the seal *inventory* lives at ``/api/seal-inventory``.
+
+Who may call what is ``api.auth.ACCESS``; the authenticated user is the actor of every status
+change. A ``declarant`` user lodges, reads and cancels only declarations of its own TIN (another
+TIN's declaration is, for it, not found).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Respon
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.auth import CurrentUser
 from api.deps import Conn
 from customs import inventory, lifecycle, permits, reference, risk, transits
 from customs.db import as_db
@@ -29,6 +34,7 @@ from customs.risk import Assessment
 from customs.settings import CustomsSettings, get_customs_settings
 from customs.transits import TransitView
 from sealwatch.logging import get_logger
+from store.users import Role, User
 
 log = get_logger(__name__)
 router = APIRouter()
@@ -54,6 +60,12 @@ class ErrorOut(BaseModel):
     message: str
 
 
+class ErrorResponse(BaseModel):
+    """How a domain error is answered: ``{"detail": {"code": ..., "message": ...}}``."""
+
+    detail: ErrorOut
+
+
 @contextmanager
 def domain_errors() -> Iterator[None]:
     try:
@@ -68,7 +80,25 @@ def domain_errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_409_CONFLICT, {"code": exc.code, "message": exc.message}) from exc
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
+ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
+
+
+async def _check_owner(conn: Conn, user: User, declaration_id: int) -> None:
+    """A declarant reaches only the declarations of its TIN: any other is not found (no existence leak)."""
+    if user.role is not Role.DECLARANT:
+        return
+    cur = await conn.execute("SELECT declarant_tin FROM declarations WHERE id = %s", (declaration_id,))
+    row = await cur.fetchone()
+    if row is None or row["declarant_tin"] != user.tin:
+        message = f"declaration {declaration_id} does not exist"
+        raise HTTPException(status.HTTP_404_NOT_FOUND, {"code": "not_found", "message": message})
+
+
+def _body_tin(body: Any) -> str | None:
+    """The declarant TIN a raw body claims, as the control will store it (stripped), if it is text."""
+    declarant = body.get("declarant") if isinstance(body, dict) else None
+    tin = declarant.get("tin") if isinstance(declarant, dict) else None
+    return tin.strip() if isinstance(tin, str) else None
 
 
 # -- reference ------------------------------------------------------------------------------------
@@ -85,7 +115,12 @@ async def get_zone(conn: Conn, code: str) -> Zone:
         return await reference.get_zone(as_db(conn), code.upper())
 
 
-@router.put("/api/zones/{code}", response_model=Zone, tags=["reference"])
+@router.put(
+    "/api/zones/{code}",
+    response_model=Zone,
+    responses={201: {"model": Zone, "description": "created"}},
+    tags=["reference"],
+)
 async def put_zone(conn: Conn, code: Annotated[str, CODE], zone: ZoneIn, response: Response) -> Zone:
     """Create or replace a zone; without ``geometry`` a circle of ``radius_m`` is built in the metric CRS."""
     saved, created = await reference.upsert_zone(as_db(conn), code.upper(), zone)
@@ -193,20 +228,27 @@ DECLARATION_EXAMPLE: dict[str, Any] = {
     "/api/declarations",
     status_code=201,
     response_model=LodgeOut,
-    responses={422: {"model": ControlErrors}, 409: {"model": ErrorOut}},
+    responses={422: {"model": ControlErrors}, 409: {"model": ErrorResponse}},
     tags=["declarations"],
 )
 async def post_declaration(
     conn: Conn,
     settings: CustomsSettingsDep,
+    user: CurrentUser,
     body: Annotated[Any, Body(openapi_examples={"laptops": {"value": DECLARATION_EXAMPLE}})],
 ) -> LodgeOut | JSONResponse:
-    """Lodge a transit declaration: 422 with every per-field error, or 201 with accepted / held."""
+    """Lodge a transit declaration: 422 with every per-field error, or 201 with accepted / held.
+    A declarant may lodge only as itself (``declarant.tin`` = its TIN, else 403)."""
+    if user.role is Role.DECLARANT:
+        tin = _body_tin(body)
+        if tin is not None and tin != user.tin:
+            message = f"you may lodge only as declarant {user.tin}"
+            raise HTTPException(status.HTTP_403_FORBIDDEN, {"code": "not_your_tin", "message": message})
     db = as_db(conn)
     ref = await reference.load_reference(db)
     limits = Limits(max_items=settings.max_items, max_seals=settings.max_seals_per_transit)
     with domain_errors():
-        lodged = await lifecycle.lodge(db, body, ref, limits)
+        lodged = await lifecycle.lodge(db, body, ref, limits, actor=user.name)
     if lodged.declaration_id is None or lodged.status is None:
         payload = ControlErrors(detail=f"{len(lodged.errors)} error(s) in the declaration", errors=lodged.errors)
         return JSONResponse(status_code=422, content=payload.model_dump(mode="json"))
@@ -216,7 +258,8 @@ async def post_declaration(
 @router.get(
     "/api/declarations/{declaration_id}", response_model=DeclarationView, responses=ERRORS, tags=["declarations"]
 )
-async def get_declaration(conn: Conn, declaration_id: int) -> DeclarationView:
+async def get_declaration(conn: Conn, declaration_id: int, user: CurrentUser) -> DeclarationView:
+    await _check_owner(conn, user, declaration_id)
     with domain_errors():
         return await lifecycle.get_view(as_db(conn), declaration_id)
 
@@ -224,10 +267,10 @@ async def get_declaration(conn: Conn, declaration_id: int) -> DeclarationView:
 @router.post(
     "/api/declarations/{declaration_id}/recheck", response_model=LodgeOut, responses=ERRORS, tags=["declarations"]
 )
-async def post_recheck(conn: Conn, declaration_id: int) -> LodgeOut:
+async def post_recheck(conn: Conn, declaration_id: int, user: CurrentUser) -> LodgeOut:
     """Re-run the single-window permit check of a held declaration."""
     with domain_errors():
-        result = await lifecycle.recheck(as_db(conn), declaration_id)
+        result = await lifecycle.recheck(as_db(conn), declaration_id, actor=user.name)
     assert result.status is not None
     return LodgeOut(id=declaration_id, status=result.status, hold_reasons=result.hold_reasons)
 
@@ -261,33 +304,41 @@ async def post_release(
     declaration_id: int,
     settings: CustomsSettingsDep,
     rng: RngDep,
+    user: CurrentUser,
     body: Annotated[ReleaseIn | None, Body()] = None,
 ) -> TransitView:
     """Release for transit: assigns seals when monitored, builds corridor and deadline."""
     req = body or ReleaseIn()
     with domain_errors():
         return await transits.release(
-            as_db(conn), declaration_id, settings, rng, seal_ids=req.seal_ids, monitor_all=req.monitor_all
+            as_db(conn),
+            declaration_id,
+            settings,
+            rng,
+            seal_ids=req.seal_ids,
+            monitor_all=req.monitor_all,
+            actor=user.name,
         )
 
 
 @router.post(
     "/api/declarations/{declaration_id}/cancel", response_model=DeclarationView, responses=ERRORS, tags=["declarations"]
 )
-async def post_cancel(conn: Conn, declaration_id: int, body: ReasonIn) -> DeclarationView:
+async def post_cancel(conn: Conn, declaration_id: int, body: ReasonIn, user: CurrentUser) -> DeclarationView:
+    await _check_owner(conn, user, declaration_id)
     db = as_db(conn)
     with domain_errors():
-        await lifecycle.cancel(db, declaration_id, reason=body.reason)
+        await lifecycle.cancel(db, declaration_id, reason=body.reason, actor=user.name)
         return await lifecycle.get_view(db, declaration_id)
 
 
 @router.post(
     "/api/declarations/{declaration_id}/reject", response_model=DeclarationView, responses=ERRORS, tags=["declarations"]
 )
-async def post_reject(conn: Conn, declaration_id: int, body: ReasonIn) -> DeclarationView:
+async def post_reject(conn: Conn, declaration_id: int, body: ReasonIn, user: CurrentUser) -> DeclarationView:
     db = as_db(conn)
     with domain_errors():
-        await lifecycle.reject(db, declaration_id, reason=body.reason)
+        await lifecycle.reject(db, declaration_id, reason=body.reason, actor=user.name)
         return await lifecycle.get_view(db, declaration_id)
 
 
@@ -316,16 +367,18 @@ async def get_transit(conn: Conn, transit_id: str) -> TransitView:
 
 
 @router.post("/api/transits/{transit_id}/arrive", response_model=TransitView, responses=ERRORS, tags=["transits"])
-async def post_arrive(conn: Conn, transit_id: str, body: Annotated[ArriveIn | None, Body()] = None) -> TransitView:
+async def post_arrive(
+    conn: Conn, transit_id: str, user: CurrentUser, body: Annotated[ArriveIn | None, Body()] = None
+) -> TransitView:
     at = (body.at if body else None) or datetime.now(UTC)
     with domain_errors():
-        return await transits.record_arrival(as_db(conn), transit_id, at, strict=True, actor="officer")
+        return await transits.record_arrival(as_db(conn), transit_id, at, strict=True, actor=user.name)
 
 
 @router.post("/api/transits/{transit_id}/close", response_model=TransitView, responses=ERRORS, tags=["transits"])
-async def post_close(conn: Conn, transit_id: str) -> TransitView:
+async def post_close(conn: Conn, transit_id: str, user: CurrentUser) -> TransitView:
     with domain_errors():
-        return await transits.close(as_db(conn), transit_id)
+        return await transits.close(as_db(conn), transit_id, actor=user.name)
 
 
 # -- seal inventory ----------------------------------------------------------------------------------------

@@ -1,9 +1,16 @@
-"""Request-scoped dependencies: the database connection pool and settings."""
+"""Request-scoped dependencies: the database connection pool and settings.
+
+The request's connection names the authenticated user as the audit actor
+(``sealwatch.actor``, read by the audit trigger of migration 0300), so every change the request
+commits is recorded under that user. The setting is session-level and committed at once (so the
+handlers' own ``conn.transaction()`` blocks stay top-level transactions, as before); the pool's
+reset callback clears it when the connection goes back to the pool.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
@@ -11,6 +18,8 @@ from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
 from sealwatch.config import Settings
+
+_SET_ACTOR = "SELECT set_config('sealwatch.actor', %s, false)"
 
 
 def get_settings(request: Request) -> Settings:
@@ -23,9 +32,23 @@ def get_pool(request: Request) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
     return pool
 
 
+async def reset_actor(conn: AsyncConnection[Any]) -> None:
+    """Pool reset callback: a connection returns to the pool naming nobody."""
+    await conn.execute(_SET_ACTOR, ("",))
+    await conn.commit()
+
+
 async def get_conn(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
-    """One pooled connection per request; the request's work commits when the handler returns."""
+    """One pooled connection per request; the request's work commits when the handler returns.
+
+    ``api.auth.authorize`` (an app-wide dependency, resolved before this one) has put the user on
+    ``request.state``; the connection records that user as the actor of the request's changes.
+    """
     async with get_pool(request).connection() as conn:
+        user = getattr(request.state, "user", None)
+        if user is not None:
+            await conn.execute(_SET_ACTOR, (user.name,))
+            await conn.commit()
         yield conn
 
 

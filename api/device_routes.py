@@ -1,8 +1,6 @@
 """Device key API: provision, rotate, list and revoke the signing keys of seals.
 
-Admin only. Until the project-wide admin authentication lands, ``require_admin`` guards these
-routes with one shared token: ``Authorization: Bearer <SEALWATCH_ADMIN_TOKEN>``. With no token
-configured the routes answer 503 (disabled), so an unconfigured deployment never exposes them.
+Admin only: the role matrix (``api.auth.ACCESS``) lets only ``admin`` users call these routes.
 
 A secret is returned exactly once, in the answer to ``POST /api/devices/{seal_id}/keys``;
 listings show key ids and dates only. POSTing again rotates: the new key is valid at once and
@@ -13,11 +11,10 @@ the previous ones keep verifying for the grace period (``SEALWATCH_KEY_ROTATION_
 from __future__ import annotations
 
 import base64
-import hmac
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from api.deps import Conn, SettingsDep
@@ -28,18 +25,7 @@ from store.seal_keys import SecretBox, UnknownKeyError, alist_keys, aprovision, 
 log = get_logger(__name__)
 
 
-def require_admin(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    """Allow the request only with ``Authorization: Bearer <SEALWATCH_ADMIN_TOKEN>``."""
-    expected = settings.admin_token.get_secret_value() if settings.admin_token is not None else ""
-    if not expected:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "device key API disabled: set SEALWATCH_ADMIN_TOKEN")
-    scheme, _, token = (authorization or "").partition(" ")
-    # Constant-time comparison: the token must not leak through response timing.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "admin token required", {"WWW-Authenticate": "Bearer"})
-
-
-router = APIRouter(prefix="/api/devices", tags=["devices"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/devices", tags=["devices"])
 
 SealId = Annotated[str, Path(pattern=SEAL_ID_PATTERN, description="the seal's id")]
 Kid = Annotated[str, Path(pattern=KID_PATTERN, description="key id")]

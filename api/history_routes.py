@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
@@ -126,7 +127,16 @@ async def transit_track(transit_id: TransitId, conn: Conn) -> GeoJSON:
         raise HTTPException(status_code=404, detail=f"transit {transit_id} does not exist") from exc
 
 
-@router.get("/api/history/export/{dataset}", tags=["history"])
+@router.get(
+    "/api/history/export/{dataset}",
+    tags=["history"],
+    responses={
+        200: {
+            "description": "the export, streamed",
+            "content": {media.split(";")[0]: {} for media in exports.MEDIA_TYPES.values()},
+        }
+    },
+)
 async def export(
     request: Request,
     dataset: Literal["tracks", "observations", "alerts", "transits"],
@@ -157,7 +167,9 @@ async def export(
                 path = await exports.write_gpkg(conn, query, params, layer=dataset)
     except ExportError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    name = f"sealwatch-{dataset}{'-' + transit_id if transit_id else ''}"
+    # The file name goes into a header: only characters that need no quoting or encoding.
+    safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", transit_id) if transit_id else ""
+    name = f"sealwatch-{dataset}{'-' + safe_id if safe_id else ''}"
     if format == "gpkg":
         return FileResponse(
             path,

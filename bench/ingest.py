@@ -220,7 +220,7 @@ def main() -> None:
         f"{args.seconds:.0f}s per rate, {os.cpu_count()} cores"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        broker = Mosquitto(data_dir=Path(tmp)).start()
+        broker = Mosquitto(data_dir=Path(tmp), extra_config=os.environ.get("BENCH_MOSQUITTO_EXTRA", "")).start()
         try:
             results: dict[str, list[dict[str, float]]] = {"sealwatch": [], "naive": []}
             for rate in rates:

@@ -46,6 +46,40 @@ def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.ok else 1
 
 
+def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The new user's password: one line of stdin, a prompt on a terminal, else generated (shown)."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("password: ")
+        if first != getpass.getpass("again: "):
+            raise SystemExit("the passwords differ")
+        return first, False
+    import secrets
+
+    return secrets.token_urlsafe(15), True
+
+
+def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from store.db import connect, database_url
+    from store.users import UserError, create_user
+
+    password, generated = _read_password(args)
+    try:
+        with connect(database_url(settings)) as conn:
+            user = create_user(conn, args.name, args.role, password, group_id=args.group_id, tin=args.tin)
+    except UserError as exc:
+        sys.stderr.write(f"sealwatch user add: {exc}\n")
+        return 2
+    binding = f" group {user.group_id}" if user.group_id else f" TIN {user.tin}" if user.tin else ""
+    sys.stdout.write(f"created user {user.name} ({user.role.value}{binding})\n")
+    if generated:
+        sys.stdout.write(f"password: {password}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sealwatch import runner
     from simulators import cli as simulate_cli
@@ -84,6 +118,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute the audit log's hash chain; exit 1 at the first edited, deleted or reordered entry",
     )
     verify.set_defaults(func=_audit_verify)
+
+    from store.users import Role
+
+    user = sub.add_parser("user", help="manage API users")
+    user_sub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_sub.add_parser(
+        "add",
+        help="create a user with a role",
+        description="Create an API user. The password is read from stdin with --password-stdin, asked for "
+        "on a terminal, or else generated and printed once.",
+    )
+    add.add_argument("name", help="user name (letters, digits, . _ @ -)")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--group-id", help="mobile_group: the mobile group it handles alerts for")
+    add.add_argument("--tin", help="declarant: its TIN (10 digits)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    add.set_defaults(func=_user_add)
 
     schema = sub.add_parser("schema", help="print or write the wire-format JSON Schema")
     schema.add_argument("--output", "-o", default="-", help="file to write, or - for stdout")

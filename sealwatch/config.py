@@ -49,8 +49,6 @@ class Settings(BaseSettings):
     key_encryption_key: SecretStr | None = None
     # A fix whose seq is this far or more below the seal's highest stored seq is a replay.
     replay_window_seq: int = Field(default=100_000, ge=1)
-    # Bearer token for the device key API (Authorization: Bearer ...); unset disables that API.
-    admin_token: SecretStr | None = None
 
     # API / map.
     api_host: str = "127.0.0.1"
@@ -60,6 +58,15 @@ class Settings(BaseSettings):
     no_signal_after_s: float = Field(default=600.0, gt=0)
     stopped_below_kmh: float = Field(default=3.0, ge=0)
     low_battery_pct: float = Field(default=20.0, ge=0, le=100)
+
+    # Users and sessions (api/auth.py). A session token lives this long after login.
+    session_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 86_400)
+    # Mark the session cookie Secure (HTTPS only); on for any deployment behind TLS.
+    cookie_secure: bool = False
+    # Bearer token Prometheus may scrape /metrics with (besides operator and admin sessions).
+    metrics_token: SecretStr | None = None
+    # sealwatch demo: the demo operator's password; unset means a random one, printed at start.
+    demo_password: SecretStr | None = None
 
     # Logging.
     log_level: str = "INFO"

@@ -5,17 +5,22 @@ Every simulated seal belongs to a real transit (declaration submitted, checked, 
 and released by ``customs.demo_fleet``). A truck released some time ago starts where it would
 be by now, so the map is populated from the first second. A few seals get scripted faults so
 the operations page shows every state.
+
+The demo also creates (or resets) the control-room user ``operator``: its password is
+``SEALWATCH_DEMO_PASSWORD`` when set, else a random one; either way it is printed at start.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import signal
 import subprocess
+import sys
 from datetime import UTC, datetime
 
-from sealwatch.config import Settings
+from sealwatch.config import Settings, get_settings
 from sealwatch.logging import get_logger
 from simulators.faults import Fault, FaultKind
 from simulators.fleet import Fleet, run_fleet
@@ -38,11 +43,41 @@ DEMO_FAULTS: tuple[tuple[int, Fault], ...] = (
 )
 
 
+DEMO_OPERATOR = "operator"
+
+
+def ensure_demo_operator(database_url: str, password: str | None = None) -> str:
+    """Create the demo's operator user, or reset its password and enable it; returns the password."""
+    from store.db import connect
+    from store.users import Role, create_user, hash_password
+
+    password = password or secrets.token_urlsafe(12)
+    with connect(database_url) as conn:
+        exists = conn.execute("SELECT 1 FROM users WHERE name = %s", (DEMO_OPERATOR,)).fetchone()
+        conn.commit()
+        if exists is None:
+            create_user(conn, DEMO_OPERATOR, Role.OPERATOR, password)
+        else:
+            with conn.transaction():
+                conn.execute(
+                    """INSERT INTO user_credentials (name, password_hash) VALUES (%s, %s) ON CONFLICT (name)
+                       DO UPDATE SET password_hash = excluded.password_hash, changed_at = now()""",
+                    (DEMO_OPERATOR, hash_password(password)),
+                )
+                conn.execute("UPDATE users SET disabled = false WHERE name = %s AND disabled", (DEMO_OPERATOR,))
+    log.info("demo operator ready", user=DEMO_OPERATOR)
+    return password
+
+
 def release_fleet(database_url: str, n: int, seed: int, faults: bool = True) -> list[SealPlan]:
-    """Release ``n`` transits through customs and plan one virtual seal per transit."""
+    """Release ``n`` transits through customs and plan one virtual seal per transit; create the
+    demo operator and print its login (the map at / asks for it)."""
     from customs.demo_fleet import release_demo_fleet
     from store.db import connect
 
+    configured = get_settings().demo_password
+    password = ensure_demo_operator(database_url, configured.get_secret_value() if configured else None)
+    sys.stderr.write(f"\n  sealwatch demo: log in to the map as {DEMO_OPERATOR!r} with password {password!r}\n")
     with connect(database_url) as conn:
         released = release_demo_fleet(conn, n, seed)
         rows = conn.execute("SELECT seal_id, battery_pct FROM seals").fetchall()

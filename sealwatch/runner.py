@@ -17,9 +17,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sealwatch.config import Settings
 from sealwatch.logging import get_logger
+
+if TYPE_CHECKING:
+    from alerts.settings import AlertSettings
 
 log = get_logger(__name__)
 
@@ -84,7 +88,7 @@ async def _every(seconds: float, job: Callable[[], None], what: str, stop: async
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def serve_ingest(settings: Settings, stop: asyncio.Event) -> None:
+async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: AlertSettings | None = None) -> None:
     """Ingest with the engine behind it: each committed batch goes through geofence, then alerts."""
     from alerts.groups import consume_group_positions
     from alerts.service import AlertService
@@ -96,7 +100,7 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event) -> None:
 
     url = database_url(settings)
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
-    alert_settings = get_alert_settings()
+    alert_settings = alert_settings or get_alert_settings()
     if alert_settings.mqtt_url is None:
         alert_settings = alert_settings.model_copy(update={"mqtt_url": mqtt_url})
     geofence = LiveGeofence(url)

@@ -19,7 +19,10 @@ from simulators.path import RoutePath, lateral, offset
 from simulators.plans import SealPlan
 
 BATTERY_DRAIN_PCT_PER_H = 0.4
-DEVIATION_RAMP_S = 120.0  # a truck takes a couple of minutes to turn off and drive away
+# A truck leaving its road drives away at road speed, not faster: a quicker sideways shift would
+# look like a GPS jump (the engine flags implied speeds above ~250 km/h).
+DEVIATION_SIDEWAYS_MPS = 15.0
+DEVIATION_MIN_RAMP_S = 120.0
 
 
 @dataclass
@@ -82,7 +85,8 @@ class VirtualSeal:
         f = self._active(FaultKind.DEVIATION)
         if f is None:
             return 0.0
-        ramp = min(1.0, (self.elapsed_s - f.at_s) / DEVIATION_RAMP_S, (f.end_s - self.elapsed_s) / DEVIATION_RAMP_S)
+        ramp_s = max(DEVIATION_MIN_RAMP_S, f.size / DEVIATION_SIDEWAYS_MPS)
+        ramp = min(1.0, (self.elapsed_s - f.at_s) / ramp_s, (f.end_s - self.elapsed_s) / ramp_s)
         return f.size * max(0.0, ramp)
 
     def _jump_m(self) -> float:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import count
 
-COMMANDS = ["demo", "up", "ingest", "api", "simulate", "migrate", "schema"]
+COMMANDS = ["demo", "up", "ingest", "api", "simulate", "migrate", "user", "schema"]
 
 
 def sealwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

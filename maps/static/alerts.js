@@ -4,7 +4,6 @@
 
     var ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
     var RANK = { critical: 0, warning: 1, info: 2 };
-    var ACTOR = "control-room";
 
     // Alert fields come from the field and from operators: never insert them unescaped.
     function esc(value) {
@@ -84,7 +83,8 @@
         button.disabled = true;
         fetch(state.opts.listUrl + "/" + encodeURIComponent(id) + "/acknowledge", {
             method: "POST",
-            headers: { "Content-Type": "application/json", "X-Actor": ACTOR },
+            // The session cookie authenticates (same origin); the logged-in user is the actor.
+            headers: { "Content-Type": "application/json" },
             body: "{}"
         }).then(function (r) {
             if (!r.ok && r.status !== 409) { throw new Error("HTTP " + r.status); }
@@ -123,6 +123,9 @@
     function load() {
         var opts = state.opts;
         return fetch(opts.listUrl + "?status=unresolved").then(function (r) {
+            if (r.status === 401) {  // the session expired or was ended: log in again, then come back
+                global.location.assign("/login?next=" + encodeURIComponent(global.location.pathname));
+            }
             if (!r.ok) { throw new Error("HTTP " + r.status); }
             state.lastId = r.headers.get("X-Alert-Stream-Id") || "0";
             return r.json();

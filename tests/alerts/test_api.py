@@ -13,14 +13,16 @@ from alerts.service import AlertService
 from api.app import create_app
 from sealwatch.config import Settings
 from tests.alerts.conftest import fix, insert_transit, obs, rows
+from tests.login import auth
 
 
 @pytest.fixture
 async def client(migrated_db: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(database_url=migrated_db))
+    headers = auth(migrated_db, "officer-1", "operator")  # the control room; its name is the actor
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=headers) as c,
     ):
         yield c
 
@@ -46,9 +48,9 @@ async def test_lifecycle_with_history_and_conflicts(
     assert r.status_code == 200 and [a["id"] for a in r.json()] == [aid]
     assert int(r.headers["X-Alert-Stream-Id"]) == ev.stream_id
 
-    r = await client.post(f"/api/alerts/{aid}/acknowledge", headers={"X-Actor": "officer-1"})
+    r = await client.post(f"/api/alerts/{aid}/acknowledge")
     assert r.status_code == 200 and r.json()["status"] == "acknowledged" and r.json()["acknowledged_by"] == "officer-1"
-    r = await client.post(f"/api/alerts/{aid}/acknowledge", headers={"X-Actor": "officer-2"})
+    r = await client.post(f"/api/alerts/{aid}/acknowledge", headers=auth(migrated_db, "officer-2", "operator"))
     assert r.status_code == 409
 
     r = await client.get("/api/groups/suggest", params={"alert_id": aid})
@@ -56,7 +58,7 @@ async def test_lifecycle_with_history_and_conflicts(
     r = await client.get("/api/groups/G2/suggest", params={"alert_id": aid})
     assert r.json()["rank"] == 2 and r.json()["distance_m"] > 100_000
 
-    r = await client.post(f"/api/alerts/{aid}/dispatch", json={"auto": True}, headers={"X-Actor": "officer-1"})
+    r = await client.post(f"/api/alerts/{aid}/dispatch", json={"auto": True})
     assert r.status_code == 200 and r.json()["status"] == "dispatched" and r.json()["group_id"] == "G1"
     # G1 is busy now: the next suggestion skips it.
     r = await client.get("/api/groups/suggest", params={"alert_id": aid})
@@ -64,9 +66,11 @@ async def test_lifecycle_with_history_and_conflicts(
 
     r = await client.post(f"/api/alerts/{aid}/resolve", json={"outcome": "nonsense"})
     assert r.status_code == 422
+    # The mobile group G1, logged in as itself, resolves on scene: it is the actor.
     r = await client.post(
         f"/api/alerts/{aid}/resolve",
-        json={"outcome": "violation_confirmed", "comment": "seal cut, goods missing", "actor": "G1"},
+        json={"outcome": "violation_confirmed", "comment": "seal cut, goods missing"},
+        headers=auth(migrated_db, "G1", "mobile_group", group_id="G1"),
     )
     body = r.json()
     assert r.status_code == 200 and body["status"] == "resolved" and body["resolved_by"] == "G1"

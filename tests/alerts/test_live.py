@@ -27,6 +27,7 @@ from sealwatch.services import Mosquitto, free_port
 from simulators.groups import VirtualGroup, run_groups
 from tests.alerts.conftest import Clock, fix, insert_transit, obs, rows
 from tests.helpers import publish_all, wait_until
+from tests.login import auth
 
 
 def add_group(url: str, gid: str, lat: float, lon: float) -> None:
@@ -246,7 +247,8 @@ async def test_sse_resumes_with_last_event_id_without_loss_or_duplicates(
     b = insert_transit(migrated_db, 2)
     first = await service.on_batch([fix(a.seal_id, 10, state="opened")], [obs(a.seal_id, a.transit_id, "jump", 10)])
     assert len(first) == 2
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+    headers = auth(migrated_db, "control-room", "operator")
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=headers) as http:
         async with http.stream("GET", "/api/alerts/stream", params={"after": 0}) as r:
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
             reader = SseReader(r)

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import shutil
-import subprocess
-import tempfile
-import time
-from collections.abc import AsyncIterator
-from typing import Any
-
-import httpx
-import orjson
 import pytest
 
 from alerts.service import AlertService
 from maps.alerts_layer import add_alerts_layer
 from maps.live import render_live_map
 from sealwatch.config import Settings
-from sealwatch.services import free_port
 from tests.alerts.conftest import fix, insert_transit, obs, rows
 from tests.alerts.test_live import api_url  # noqa: F401  # the uvicorn fixture
-
-CHROMIUM = shutil.which("chromium")
+from tests.browser import CHROMIUM, Chromium
+from tests.login import PASSWORD, ensure_user
 
 
 def test_page_includes_the_alerts_layer_and_stays_offline() -> None:
@@ -31,73 +19,6 @@ def test_page_includes_the_alerts_layer_and_stays_offline() -> None:
     assert '/static/alerts.js"' in html and '/static/alerts.css"' in html
     assert 'id="sealwatch-alerts-list"' in html and "SealwatchAlerts.start(" in html
     assert "Alerts (live)" in html
-
-
-class Chromium:
-    """Headless Chromium driven over the DevTools protocol (a raw websocket, no extra driver)."""
-
-    def __init__(self, ws: Any) -> None:
-        self.ws, self.next_id = ws, 0
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def start(cls) -> AsyncIterator[Chromium]:
-        websockets = pytest.importorskip("websockets")
-        assert CHROMIUM is not None
-        port = free_port()
-        profile = tempfile.mkdtemp(prefix="sw-chromium-")
-        proc = await asyncio.create_subprocess_exec(
-            CHROMIUM,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            f"--remote-debugging-port={port}",
-            f"--user-data-dir={profile}",
-            "about:blank",
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            target = None
-            async with httpx.AsyncClient() as http:
-                for _ in range(200):
-                    with contextlib.suppress(httpx.HTTPError):
-                        pages = (await http.get(f"http://127.0.0.1:{port}/json/list")).json()
-                        target = next((p for p in pages if p["type"] == "page"), None)
-                        if target:
-                            break
-                    await asyncio.sleep(0.1)
-            assert target is not None, "chromium did not expose a page"
-            async with websockets.connect(target["webSocketDebuggerUrl"], max_size=None) as ws:
-                yield cls(ws)
-        finally:
-            proc.terminate()
-            await asyncio.wait_for(proc.wait(), 10)
-            shutil.rmtree(profile, ignore_errors=True)
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        await self.ws.send(orjson.dumps({"id": self.next_id, "method": method, "params": params}).decode())
-        while True:
-            reply = orjson.loads(await self.ws.recv())
-            if reply.get("id") == self.next_id:
-                assert "error" not in reply, reply
-                result: dict[str, Any] = reply["result"]
-                return result
-
-    async def js(self, expression: str) -> Any:
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result["result"].get("value")
-
-    async def wait_for(self, expression: str, expected: Any, within: float = 20.0) -> None:
-        deadline = time.monotonic() + within
-        value = None
-        while time.monotonic() < deadline:
-            value = await self.js(expression)
-            if value == expected:
-                return
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"{expression} = {value!r}, expected {expected!r}")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
@@ -114,8 +35,12 @@ async def test_browser_panel_is_live_and_acknowledges(
     )
     assert {e.type for e in events} == {"seal_tampered", "route_deviation", "low_battery"}
     items = "document.querySelectorAll('.alert-item').length"
+    ensure_user(migrated_db, "control-room", "operator")
     async with Chromium.start() as browser:
+        # Without a session the map sends the browser to the login form; logged in, it is back on the map.
         await browser.call("Page.navigate", url=api_url + "/")
+        await browser.wait_for("location.pathname", "/login")
+        await browser.login(api_url, "control-room", PASSWORD)
         # Two open alerts listed (low_battery resolved itself), each with a marker on the map.
         await browser.wait_for(items, 2)
         assert await browser.js("document.querySelectorAll('path.alert-marker').length") == 2

@@ -1,15 +1,14 @@
 """The live map in a real headless Chromium: markers for every seal, coloured and classed by status.
 
 The API runs for real (uvicorn on a free port) against a migrated database holding seven seals;
-Chromium loads the page, which must work with no internet, and polls /api/seals.
+Chromium logs in through the login form as an operator (the session cookie then authenticates
+the page's own requests), loads the page, which must work with no internet, and polls /api/seals.
 Set SEALWATCH_UPDATE_SCREENSHOT=1 to refresh docs/live-map.png from this test.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -29,8 +28,9 @@ from sealwatch.fixes import FixRecord
 from sealwatch.geography import offices
 from sealwatch.services import free_port
 from store.fixes import FixWriter
+from tests.browser import CHROMIUM, Chromium
+from tests.login import PASSWORD, ensure_user
 
-CHROMIUM = shutil.which("chromium")
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "live-map.png"
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it with apt)")
@@ -96,19 +96,23 @@ def live_url(migrated_db: str) -> Iterator[str]:
         thread.join(15)
 
 
-def chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    return subprocess.run(
-        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    )
+async def _wait_for_map(browser: Chromium) -> None:
+    await browser.wait_for("document.querySelectorAll('.seal-marker').length", 7, within=40)
+    await browser.wait_for("document.querySelectorAll('.place-label').length", len(offices()), within=40)
+    await browser.wait_for("document.querySelector('[data-status-count=\"moving\"]').textContent", "2")
 
 
-def test_browser_shows_every_seal_with_its_status(live_url: str, tmp_path: Path) -> None:
-    dom = chromium("--dump-dom", live_url).stdout
+async def test_browser_shows_every_seal_with_its_status(live_url: str, migrated_db: str) -> None:
+    ensure_user(migrated_db, "operator", "operator")
+    base = live_url.rstrip("/")
+    async with Chromium.start() as browser:
+        # No session: the map sends the browser to the login form.
+        await browser.call("Page.navigate", url=live_url)
+        await browser.wait_for("location.pathname", "/login")
+        await browser.login(base, "operator", PASSWORD)
+        await _wait_for_map(browser)
+        dom = await browser.js("document.documentElement.outerHTML")
+        data = await browser.screenshot(1400, 900)
     parser = ClassCounter()
     parser.feed(dom)
     expected = Counter(status for status, _ in SEALS)
@@ -127,11 +131,26 @@ def test_browser_shows_every_seal_with_its_status(live_url: str, tmp_path: Path)
     # The vector basemap drew a labelled marker for every customs office and border checkpoint.
     assert parser.classes["place-label"] == len(offices())
 
-    shot = tmp_path / "live-map.png"
-    chromium(f"--screenshot={shot}", "--window-size=1400,900", live_url)
-    data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert int.from_bytes(data[16:20], "big") == 1400 and int.from_bytes(data[20:24], "big") == 900
     if os.environ.get("SEALWATCH_UPDATE_SCREENSHOT"):
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-        shutil.copyfile(shot, DOCS_SCREENSHOT)
+        DOCS_SCREENSHOT.write_bytes(data)
+
+
+async def test_a_wrong_password_stays_on_the_login_form(live_url: str, migrated_db: str) -> None:
+    ensure_user(migrated_db, "operator", "operator")
+    base = live_url.rstrip("/")
+    async with Chromium.start() as browser:
+        await browser.call("Page.navigate", url=f"{base}/login")
+        await browser.wait_for("!!document.getElementById('sealwatch-login')", True)
+        await browser.js(
+            "document.getElementById('username').value = 'operator';"
+            "document.getElementById('password').value = 'not the password';"
+            "document.getElementById('sealwatch-login').submit();"
+        )
+        await browser.wait_for("!!document.querySelector('.error')", True)
+        assert await browser.js("location.pathname") == "/login"
+        # No session cookie was set: the API still refuses the browser.
+        status = await browser.js("fetch('/api/seals').then(r => r.status)")
+    assert status == 401

@@ -24,6 +24,7 @@ from sealwatch.config import Settings
 from sealwatch.fixes import FixRecord
 from sealwatch.services import Mosquitto, free_port
 from store.fixes import FixWriter
+from tests.login import auth
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SETTINGS = Settings(no_signal_after_s=600, stopped_below_kmh=3, low_battery_pct=20)
@@ -119,9 +120,14 @@ def seeded_db(migrated_db: str) -> str:
 @asynccontextmanager
 async def api(database_url: str, mqtt_url: str | None = None, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(database_url=database_url, mqtt_url=mqtt_url, **settings))  # type: ignore[arg-type]
+    headers = auth(database_url, "operator", "operator")  # the control center's role
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://testserver",
+            headers=headers,
+        ) as client,
     ):
         yield client
 

@@ -11,6 +11,7 @@ import pytest
 from api.app import create_app
 from api.customs_routes import risk_rng
 from sealwatch.config import Settings
+from tests.login import auth
 
 
 @pytest.fixture
@@ -19,6 +20,8 @@ async def client(migrated_db: str) -> AsyncIterator[httpx.AsyncClient]:
     app.dependency_overrides[risk_rng] = lambda: random.Random(1)  # no random selection with this seed
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", headers=auth(migrated_db)
+        ) as c,
     ):
         yield c

@@ -19,6 +19,7 @@ from customs.declarations import ErrorCode, check_declaration
 from customs.reference import from_geography
 from sealwatch.config import Settings
 from tests.customs.bodies import valid_body
+from tests.login import auth
 
 REF = from_geography()
 KNOWN = set(ErrorCode)
@@ -91,7 +92,9 @@ class LoopClient:
         self.loop.run_until_complete(self.stack.enter_async_context(app.router.lifespan_context(app)))
         transport = httpx.ASGITransport(app=app)
         self.client = self.loop.run_until_complete(
-            self.stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://test"))
+            self.stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://test", headers=auth(url))
+            )
         )
 
     def post(self, path: str, body: Any) -> httpx.Response:

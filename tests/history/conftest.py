@@ -19,6 +19,7 @@ from customs.demo_fleet import release_demo_fleet
 from sealwatch.config import Settings
 from sealwatch.fixes import FixRecord
 from store.fixes import FixWriter
+from tests.login import auth
 
 FIX_INTERVAL = timedelta(seconds=60)
 FIXES_PER_TRANSIT = 360  # six hours at one fix a minute
@@ -102,8 +103,14 @@ async def day(migrated_db: str) -> SimDay:
 @pytest.fixture
 async def client(day: SimDay) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(database_url=day.url))
+    headers = auth(day.url, "auditor", "auditor")  # history is the auditor's: read-only, everything
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=60) as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://test",
+            timeout=60,
+            headers=headers,
+        ) as c,
     ):
         yield c

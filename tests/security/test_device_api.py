@@ -1,4 +1,4 @@
-"""Device key API: admin token required; the secret is returned on creation and never again."""
+"""Device key API: admin role required; the secret is returned on creation and never again."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from cryptography.fernet import Fernet
 from api.app import create_app
 from sealwatch.config import Settings
 from tests.helpers import count
-
-TOKEN = "s3cret-admin-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+from tests.login import auth
 
 
 @asynccontextmanager
@@ -28,28 +26,31 @@ async def api(url: str, **settings: object) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_admin_token_is_required(migrated_db: str) -> None:
+async def test_admin_role_is_required(migrated_db: str) -> None:
+    operator = auth(migrated_db, "operator", "operator")
+    auditor = auth(migrated_db, "auditor", "auditor")
     async with api(migrated_db) as client:
-        disabled = await client.post("/api/devices/AZS-API001/keys", headers=AUTH)
-    assert disabled.status_code == 503  # no token configured: the API is off
-    async with api(migrated_db, admin_token=TOKEN) as client:
         missing = await client.post("/api/devices/AZS-API001/keys")
         wrong = await client.post("/api/devices/AZS-API001/keys", headers={"Authorization": "Bearer nope"})
-        basic = await client.get("/api/devices/AZS-API001/keys", headers={"Authorization": f"Basic {TOKEN}"})
+        basic = await client.get("/api/devices/AZS-API001/keys", headers={"Authorization": "Basic nope"})
+        by_operator = await client.post("/api/devices/AZS-API001/keys", headers=operator)
+        by_auditor = await client.get("/api/devices/AZS-API001/keys", headers=auditor)
     assert (missing.status_code, wrong.status_code, basic.status_code) == (401, 401, 401)
+    assert (by_operator.status_code, by_auditor.status_code) == (403, 403)
     assert count(migrated_db, "SELECT count(*) FROM seal_keys") == 0
 
 
 async def test_secret_only_on_creation_and_rotation_keeps_the_old_key_for_the_grace(migrated_db: str) -> None:
     fernet_key = Fernet.generate_key().decode()
-    async with api(migrated_db, admin_token=TOKEN, key_encryption_key=fernet_key) as client:
-        first = await client.post("/api/devices/AZS-API001/keys", headers=AUTH)
-        second = await client.post("/api/devices/AZS-API001/keys", headers=AUTH, json={"grace_s": 600})
-        listing = await client.get("/api/devices/AZS-API001/keys", headers=AUTH)
-        revoked = await client.delete(f"/api/devices/AZS-API001/keys/{first.json()['kid']}", headers=AUTH)
-        after = await client.get("/api/devices/AZS-API001/keys", headers=AUTH)
-        unknown = await client.get("/api/devices/AZS-NOKEYS/keys", headers=AUTH)
-        bad_id = await client.post("/api/devices/a%20b/keys", headers=AUTH)
+    admin = auth(migrated_db)  # an admin session
+    async with api(migrated_db, key_encryption_key=fernet_key) as client:
+        first = await client.post("/api/devices/AZS-API001/keys", headers=admin)
+        second = await client.post("/api/devices/AZS-API001/keys", headers=admin, json={"grace_s": 600})
+        listing = await client.get("/api/devices/AZS-API001/keys", headers=admin)
+        revoked = await client.delete(f"/api/devices/AZS-API001/keys/{first.json()['kid']}", headers=admin)
+        after = await client.get("/api/devices/AZS-API001/keys", headers=admin)
+        unknown = await client.get("/api/devices/AZS-NOKEYS/keys", headers=admin)
+        bad_id = await client.post("/api/devices/a%20b/keys", headers=admin)
 
     assert first.status_code == second.status_code == 201
     secrets = [first.json()["secret"], second.json()["secret"]]

@@ -80,7 +80,7 @@ def test_deviation_leaves_the_corridor_and_comes_back() -> None:
     steps = drive(seal_with(fault), 40)
     fixes = all_fixes(steps)
     t_of = [(f.t - T0).total_seconds() for f in fixes]
-    during = [off_route_m("RBR-BAK", f) for f, t in zip(fixes, t_of, strict=True) if 13 * 60 <= t <= 27 * 60]
+    during = [off_route_m("RBR-BAK", f) for f, t in zip(fixes, t_of, strict=True) if 17 * 60 <= t <= 23 * 60]
     after = [off_route_m("RBR-BAK", f) for f, t in zip(fixes, t_of, strict=True) if t >= 31 * 60]
     before = [off_route_m("RBR-BAK", f) for f, t in zip(fixes, t_of, strict=True) if t < 10 * 60]
     assert min(during) > 5_000

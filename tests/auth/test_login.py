@@ -1,0 +1,150 @@
+"""Login, sessions, cookies and the login throttle, against the real database."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import httpx
+import psycopg
+
+from api.app import create_app
+from store.users import Role
+from tests.auth.conftest import Users, app_settings
+from tests.helpers import count
+from tests.login import PASSWORD
+
+
+async def login(client: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
+    return await client.post("/api/auth/login", json={"username": name, "password": password})
+
+
+async def test_login_gives_a_hashed_session_as_bearer_and_httponly_strict_cookie(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    r = await login(client, "op", PASSWORD)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["user"] == {"name": "op", "role": "operator", "group_id": None, "tin": None, "disabled": False}
+    token = body["token"]
+    assert len(token) >= 40
+    assert datetime.fromisoformat(body["expires_at"]) > datetime.now(UTC)
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"sealwatch_session={token};")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    # Only the sha256 of the token is stored.
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    assert count(users.url, "SELECT count(*) FROM sessions WHERE token_hash = %s AND name = 'op'", digest) == 1
+    assert count(users.url, "SELECT count(*) FROM sessions WHERE token_hash = %s", token) == 0
+
+    # The cookie alone authenticates (the client kept it), and so does the header alone.
+    assert (await client.get("/api/auth/me")).json()["name"] == "op"
+    client.cookies.clear()
+    me = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["role"] == "operator"
+
+    # Logout ends the session at once and clears the cookie.
+    out = await client.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert out.status_code == 204 and 'sealwatch_session=""' in out.headers["set-cookie"]
+    assert (await client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    assert count(users.url, "SELECT count(*) FROM sessions WHERE token_hash = %s", digest) == 0
+
+
+async def test_wrong_password_unknown_user_and_disabled_user_are_401(client: httpx.AsyncClient, users: Users) -> None:
+    assert (await login(client, "op", "wrong password")).status_code == 401
+    assert (await login(client, "ghost", PASSWORD)).status_code == 401
+    token = users.token(Role.OPERATOR)
+    admin = users.headers(Role.ADMIN)
+    r = await client.patch("/api/users/op", json={"disabled": True}, headers=admin)
+    assert r.status_code == 200 and r.json()["disabled"] is True
+    # Disabling ends its sessions and refuses new ones.
+    assert (await client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    assert (await login(client, "op", PASSWORD)).status_code == 401
+
+
+async def test_an_expired_session_is_refused(client: httpx.AsyncClient, users: Users) -> None:
+    token = users.token(Role.AUDITOR)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/auth/me", headers=headers)).status_code == 200
+    with psycopg.connect(users.url) as conn:
+        conn.execute("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE name = 'aud'")
+    assert (await client.get("/api/auth/me", headers=headers)).status_code == 401
+
+
+async def test_five_failures_for_a_user_throttle_it_across_processes(migrated_db: str, users: Users) -> None:
+    # Two app instances (two API processes) over one database: the throttle is in the database.
+    apps = [create_app(app_settings(migrated_db)) for _ in range(2)]
+    async with apps[0].router.lifespan_context(apps[0]), apps[1].router.lifespan_context(apps[1]):
+        clients = [
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=a, client=(ip, 1234)), base_url="http://testserver")
+            for a, ip in zip(apps, ("10.0.0.1", "10.0.0.2"), strict=True)
+        ]
+        statuses = [(await login(clients[i % 2], "op", f"guess-{i}")).status_code for i in range(5)]
+        assert statuses == [401] * 5
+        # The sixth attempt, even with the right password and from either process, is refused.
+        for c in clients:
+            r = await login(c, "op", PASSWORD)
+            assert r.status_code == 429
+            assert 800 < int(r.headers["retry-after"]) <= 900
+        # Another user is not affected.
+        assert (await login(clients[0], "aud", PASSWORD)).status_code == 200
+        # Once the failures are older than 15 minutes, the user may log in again (and it clears them).
+        with psycopg.connect(migrated_db) as conn:
+            conn.execute("UPDATE login_failures SET at = at - interval '15 minutes 1 second'")
+        assert (await login(clients[1], "op", PASSWORD)).status_code == 200
+        assert count(migrated_db, "SELECT count(*) FROM login_failures WHERE username = 'op'") == 0
+        for c in clients:
+            await c.aclose()
+
+
+async def test_five_failures_from_an_address_throttle_it(client: httpx.AsyncClient, users: Users) -> None:
+    for i in range(5):
+        assert (await login(client, f"nobody-{i}", "guess")).status_code == 401
+    r = await login(client, "adm", PASSWORD)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    # The retry time counts from the oldest failure that must age out: it shrinks as they age.
+    with psycopg.connect(users.url) as conn:
+        conn.execute("UPDATE login_failures SET at = at - interval '10 minutes'")
+    r = await login(client, "adm", PASSWORD)
+    assert r.status_code == 429 and 200 < int(r.headers["retry-after"]) <= 300
+    # A user's success does not clear the address's failures.
+    assert count(users.url, "SELECT count(*) FROM login_failures WHERE ip = '127.0.0.1'") == 5
+
+
+async def test_login_form_sets_the_cookie_and_returns_to_a_local_page(client: httpx.AsyncClient, users: Users) -> None:
+    page = await client.get("/")
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/"
+    form = await client.get("/login", params={"next": "/transits/TR1/playback"})
+    assert form.status_code == 200 and 'value="/transits/TR1/playback"' in form.text
+
+    data = {"username": "op", "password": PASSWORD, "next": "/"}
+    r = await client.post("/login", data=data)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "HttpOnly" in r.headers["set-cookie"] and "SameSite=strict" in r.headers["set-cookie"]
+    assert (await client.get("/")).status_code == 200  # the cookie now opens the map
+
+    # Never redirect off-site after login.
+    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        client.cookies.clear()
+        r = await client.post("/login", data={**data, "next": evil})
+        assert r.status_code == 303 and r.headers["location"] == "/", evil
+
+    bad = await client.post("/login", data={**data, "password": "nope"})
+    assert bad.status_code == 401 and "wrong user name or password" in bad.text and "set-cookie" not in bad.headers
+
+
+async def test_cookie_sessions_refuse_cross_site_writes(client: httpx.AsyncClient, users: Users) -> None:
+    token = users.token(Role.OPERATOR)
+    client.cookies.set("sealwatch_session", token)
+    cross = await client.post(
+        "/api/alerts/1/acknowledge", json={}, headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    )
+    assert cross.status_code == 403 and "cross-site" in cross.text
+    same = await client.post("/api/alerts/1/acknowledge", json={}, headers={"Origin": "http://testserver"})
+    assert same.status_code == 404  # authorized; the alert does not exist
+    # A cross-site login form post is refused too (no login CSRF).
+    client.cookies.clear()
+    forged = await client.post(
+        "/login", data={"username": "op", "password": PASSWORD}, headers={"Origin": "https://evil.example"}
+    )
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
