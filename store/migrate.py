@@ -4,7 +4,8 @@ A migration is ``migrations/NNNN_name.sql``, or a pair ``NNNN_name.timescale.sql
 ``NNNN_name.native.sql`` of which the runner applies the first when the ``timescaledb``
 extension is available (and allowed by ``SEALWATCH_TIMESCALE``), the second otherwise.
 Each runs in its own transaction under an advisory lock, so concurrent runners are safe.
-Number ranges: 0001-0099 telemetry, 0100-0199 customs, 0200-0299 alerts, 0300-0399 history.
+Number ranges: 0001-0099 telemetry, 0100-0199 customs, 0200-0299 alerts, 0300-0399 history and audit,
+0400-0499 device keys, 0500-0599 users and sessions.
 """
 
 from __future__ import annotations
