@@ -128,10 +128,7 @@ def minutes_ago(n: float) -> datetime:
 
 
 def ingest_settings(**kw: object) -> Settings:
-    """Test ingest settings. Signatures default to optional so unsigned test fleets (tests/simulators)
-    still store; a seal that has a key must sign either way. Pass ``require_signatures=True`` for
-    production behaviour, as tests/ingest and tests/security do."""
-    kw.setdefault("require_signatures", False)
+    """Test ingest settings: production behaviour (signatures required) with a short flush timer."""
     return Settings(mqtt_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}", batch_max_wait_ms=50, **kw)  # type: ignore[arg-type]
 
 

@@ -35,7 +35,7 @@ def keys(migrated_db: str) -> SealKeys:
 
 @pytest.fixture
 async def ingest(migrated_db: str, broker: Mosquitto) -> AsyncIterator[RunningWorker]:
-    worker = RunningWorker(IngestWorker(ingest_settings(require_signatures=True), migrated_db, broker.url))
+    worker = RunningWorker(IngestWorker(ingest_settings(), migrated_db, broker.url))
     await worker.start()
     yield worker
     if not worker.stop.is_set():
@@ -138,7 +138,7 @@ async def test_burst_of_50000_while_ingest_is_away_and_running_loses_nothing(
 ) -> None:
     """Half the burst queues at the broker while the persistent session is offline (past Mosquitto's
     default limit of 1000 queued messages), the other half arrives while ingest drains the backlog."""
-    settings = ingest_settings(batch_max_fixes=2000, require_signatures=True)
+    settings = ingest_settings(batch_max_fixes=2000)
     worker = RunningWorker(IngestWorker(settings, migrated_db, broker.url))
     await worker.start()
     await worker.halt()  # the session now persists at the broker with nobody consuming

@@ -134,9 +134,7 @@ async def test_signed_telemetry_flows_through_the_secured_broker(
     broker, accounts = secured
     keys = SealKeys(migrated_db)
     ingest_url = broker.url_for(accounts.ingest_user, accounts.ingest_password)
-    worker = await RunningWorker(
-        IngestWorker(ingest_settings(require_signatures=True), migrated_db, ingest_url)
-    ).start()
+    worker = await RunningWorker(IngestWorker(ingest_settings(), migrated_db, ingest_url)).start()
     try:
         seal = Client(broker, SEAL_A, accounts.seals[SEAL_A])
         try:

@@ -82,9 +82,7 @@ async def test_rotation_reaches_a_running_ingest(migrated_db: str, broker: Mosqu
     keys = SealKeys(migrated_db)
     keys.provision(SEAL)
     old = keys.key(SEAL)
-    worker = await RunningWorker(
-        IngestWorker(ingest_settings(require_signatures=True), migrated_db, broker.url)
-    ).start()
+    worker = await RunningWorker(IngestWorker(ingest_settings(), migrated_db, broker.url)).start()
     try:
         now = datetime.now(UTC)
         await asyncio.to_thread(

@@ -40,7 +40,7 @@ def keys(migrated_db: str) -> SealKeys:
 
 @pytest.fixture
 async def ingest(migrated_db: str, broker: Mosquitto) -> AsyncIterator[RunningWorker]:
-    settings = ingest_settings(require_signatures=True, replay_window_seq=1000)
+    settings = ingest_settings(replay_window_seq=1000)
     worker = RunningWorker(IngestWorker(settings, migrated_db, broker.url))
     await worker.start()
     yield worker

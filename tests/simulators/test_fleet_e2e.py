@@ -14,6 +14,7 @@ from sealwatch.services import Mosquitto
 from simulators.clock import SimClock
 from simulators.faults import Fault, FaultKind
 from simulators.fleet import Fleet, run_fleet
+from simulators.keys import provision_plans
 from simulators.plans import default_plans, with_faults
 from tests.helpers import RunningWorker, count, ingest_settings, wait_until
 
@@ -25,6 +26,7 @@ async def test_fleet_publishes_every_fix_exactly_once_including_a_signal_loss_fl
         default_plans(12, seed=5),
         [("#3", Fault(FaultKind.SIGNAL_LOSS, at_s=60, duration_s=240)), ("#5", Fault(FaultKind.TAMPER, at_s=30))],
     )
+    plans = provision_plans(migrated_db, plans)  # signed, as ingest requires by default
     # Replay 10 simulated minutes fast: 40 ticks of 15 simulated seconds each.
     fleet = Fleet.from_plans(plans, SimClock(start_ago_s=600, speedup=150))
     worker = await RunningWorker(IngestWorker(ingest_settings(), migrated_db, broker.url)).start()
@@ -53,8 +55,18 @@ def _first_seq(url: str, seal_id: str) -> int:
 async def test_simulate_command_publishes_to_the_broker(migrated_db: str, broker: Mosquitto) -> None:
     worker = await RunningWorker(IngestWorker(ingest_settings(), migrated_db, broker.url)).start()
     try:
-        env = {**os.environ, "MQTT_URL": broker.url}
-        argv = [sys.executable, "-m", "sealwatch.cli", "simulate", "--seals", "4", "--interval", "0.2"]
+        env = {**os.environ, "MQTT_URL": broker.url, "DATABASE_URL": migrated_db}
+        argv = [
+            sys.executable,
+            "-m",
+            "sealwatch.cli",
+            "simulate",
+            "--seals",
+            "4",
+            "--interval",
+            "0.2",
+            "--provision-keys",
+        ]
         argv += ["--duration", "2", "--routes", "AST-HAJ", "--fault", "opened:#2@0"]
         done = await asyncio.to_thread(subprocess.run, argv, env=env, capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr.decode()
