@@ -212,22 +212,7 @@ def _accept(
         elif fix.t < received_at - limits.max_age:
             reason, why = Reason.TOO_OLD, "is older than the retention period"
         else:
-            out.records.append(
-                FixRecord(
-                    seal_id,
-                    fix.seq,
-                    fix.t,
-                    fix.lat,
-                    fix.lon,
-                    fix.speed_kmh,
-                    fix.heading_deg,
-                    fix.sats,
-                    fix.hdop,
-                    fix.battery_pct,
-                    fix.seal_state.value,
-                    received_at,
-                )
-            )
+            out.records.append(FixRecord.of(seal_id, fix, received_at))
             continue
         raw = single_payload
         if raw is None:
