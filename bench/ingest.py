@@ -32,13 +32,17 @@ from ingest.worker import IngestWorker
 from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.fixes import FixRecord
 from sealwatch.services import Mosquitto
+from sealwatch.wire import SigningKey, sign
+from store.db import connect
 from store.migrate import migrate
+from store.seal_keys import provision
 
 SEALS = 2000
 
 
-def publisher(mqtt_url: str, rate: float, seconds: float, ready: EventType) -> None:
-    """Publish ``rate`` fixes/s for ``seconds`` from this process, each stamped with its send time."""
+def publisher(mqtt_url: str, rate: float, seconds: float, ready: EventType, keys: dict[str, SigningKey]) -> None:
+    """Publish ``rate`` fixes/s for ``seconds`` from this process, each stamped with its send time and
+    signed with its seal's key (what ingest requires)."""
     host, port = mqtt_host_port(mqtt_url)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
     client.max_inflight_messages_set(5000)
@@ -69,7 +73,7 @@ def publisher(mqtt_url: str, rate: float, seconds: float, ready: EventType) -> N
             "battery_pct": 90.0,
             "seal_state": "closed",
         }
-        client.publish(f"seals/{seal}/telemetry", orjson.dumps(body), qos=1)
+        client.publish(f"seals/{seal}/telemetry", orjson.dumps(sign(body, keys[seal])), qos=1)
     time.sleep(1.0)
     client.loop_stop()
     client.disconnect()
@@ -126,9 +130,15 @@ def _drop_db(admin_url: str, url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _publish(mqtt_url: str, rate: float, seconds: float) -> BaseProcess:
+def _provision(url: str) -> dict[str, SigningKey]:
+    with connect(url) as conn:
+        return {seal: provision(conn, seal).signing_key for seal in (f"AZS-{i:06d}" for i in range(SEALS))}
+
+
+def _publish(url: str, mqtt_url: str, rate: float, seconds: float) -> BaseProcess:
+    keys = _provision(url)
     ready = mp.get_context("spawn").Event()
-    proc = mp.get_context("spawn").Process(target=publisher, args=(mqtt_url, rate, seconds, ready))
+    proc = mp.get_context("spawn").Process(target=publisher, args=(mqtt_url, rate, seconds, ready, keys))
     proc.start()
     ready.wait(30)
     return proc
@@ -145,7 +155,7 @@ async def run_sealwatch(url: str, mqtt_url: str, rate: float, seconds: float) ->
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     await asyncio.wait_for(worker.subscribed.wait(), 15)
-    proc = _publish(mqtt_url, rate, seconds)
+    proc = _publish(url, mqtt_url, rate, seconds)
     total = int(rate * seconds)
     deadline = time.monotonic() + seconds * 6 + 30
     while worker.stats.stored < total and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a counter
@@ -199,7 +209,7 @@ def run_naive(url: str, mqtt_url: str, rate: float, seconds: float) -> dict[str,
     client.subscribe("seals/+/telemetry", qos=1)
     client.loop_start()
     time.sleep(0.5)
-    proc = _publish(mqtt_url, rate, seconds)
+    proc = _publish(url, mqtt_url, rate, seconds)
     done.wait(seconds * 6 + 30)
     client.loop_stop()
     client.disconnect()
