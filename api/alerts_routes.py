@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from alerts import lifecycle, stream
@@ -21,7 +21,7 @@ from alerts.settings import AlertSettings, get_alert_settings
 from alerts.stats import AlertStats, alert_stats
 from alerts.store import ALERT_COLUMNS, fetch_all, get_alert
 from api.auth import CurrentUser
-from api.deps import Conn, SettingsDep
+from api.deps import Conn, SettingsDep, UtcDatetime
 from sealwatch.logging import get_logger
 from store.db import database_url
 from store.users import Role, User
@@ -211,7 +211,7 @@ async def list_alerts(
 
 
 @router.get("/api/alerts/stats", response_model=AlertStats)
-async def get_stats(conn: Conn, since: AwareDatetime | None = None, until: AwareDatetime | None = None) -> AlertStats:
+async def get_stats(conn: Conn, since: UtcDatetime | None = None, until: UtcDatetime | None = None) -> AlertStats:
     """Counts and false-alarm rate (false alarms / operator-resolved) by type, route and carrier."""
     return await alert_stats(conn, since, until)
 

@@ -19,10 +19,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CurrentUser
-from api.deps import Conn
+from api.deps import Conn, UtcDatetime
 from customs import inventory, lifecycle, permits, reference, risk, transits
 from customs.db import as_db
 from customs.declarations import FieldError, Limits
@@ -348,7 +348,7 @@ async def post_reject(conn: Conn, declaration_id: int, body: ReasonIn, user: Cur
 class ArriveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = None
+    at: UtcDatetime | None = None
 
 
 @router.get("/api/transits", response_model=list[TransitView], tags=["transits"])

@@ -10,12 +10,14 @@ reset callback clears it when the connection goes back to the pool.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
+from pydantic import AfterValidator, AwareDatetime
 
 from sealwatch.config import Settings
 
@@ -54,3 +56,12 @@ async def get_conn(request: Request) -> AsyncIterator[AsyncConnection[DictRow]]:
 
 Conn = Annotated[AsyncConnection[DictRow], Depends(get_conn)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# A timezone-aware time normalised to UTC on the way in: any valid ISO offset is accepted, and what
+# reaches PostgreSQL is an offset it represents (it refuses offsets beyond ±15:59).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

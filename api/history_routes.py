@@ -19,10 +19,9 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import AwareDatetime
 from starlette.background import BackgroundTask
 
-from api.deps import Conn, get_pool
+from api.deps import Conn, UtcDatetime, get_pool
 from maps.playback import render_playback
 from sealwatch.logging import get_logger
 from store import aggregates, exports, history, trs
@@ -71,8 +70,8 @@ def _filter(
 
 
 # Query parameters shared by the list and the transits export.
-Start = Annotated[AwareDatetime | None, Query(description="transits not closed before this time")]
-End = Annotated[AwareDatetime | None, Query(description="transits released before this time")]
+Start = Annotated[UtcDatetime | None, Query(description="transits not closed before this time")]
+End = Annotated[UtcDatetime | None, Query(description="transits released before this time")]
 Seal = Annotated[str | None, Query(description="a seal that was on the transit")]
 Transit = Annotated[str | None, Query(description="transit id (MRN)")]
 Declaration = Annotated[str | None, Query(description="declaration id, MRN or LRN")]
@@ -144,8 +143,8 @@ async def export(
     transit_id: Annotated[str | None, Query(description="one transit (else start and end)")] = None,
     seal: Seal = None,
     kind: Annotated[str | None, Query(description="observation kind or alert type")] = None,
-    start: Annotated[AwareDatetime | None, Query()] = None,
-    end: Annotated[AwareDatetime | None, Query()] = None,
+    start: Annotated[UtcDatetime | None, Query()] = None,
+    end: Annotated[UtcDatetime | None, Query()] = None,
     declaration: Declaration = None,
     carrier: Carrier = None,
     route: Route = None,
@@ -198,8 +197,8 @@ async def get_aggregates(
     bucket: Literal["hour", "day"] = "day",
     route: Annotated[str | None, Query(description="route code ('' = ad-hoc itineraries)")] = None,
     carrier: Annotated[str | None, Query(description="carrier TIN")] = None,
-    start: Annotated[AwareDatetime | None, Query()] = None,
-    end: Annotated[AwareDatetime | None, Query()] = None,
+    start: Annotated[UtcDatetime | None, Query()] = None,
+    end: Annotated[UtcDatetime | None, Query()] = None,
     group_by: Literal["route_carrier", "route", "carrier"] = "route_carrier",
 ) -> JSON:
     """Fixes, distance, stops, releases, arrivals, transit duration and alerts per UTC hour or day,
@@ -208,8 +207,8 @@ async def get_aggregates(
     return JSON({"bucket": bucket, "group_by": group_by, "rows": rows})
 
 
-TrsStart = Annotated[AwareDatetime | None, Query(description="transits released at or after")]
-TrsEnd = Annotated[AwareDatetime | None, Query(description="transits released before")]
+TrsStart = Annotated[UtcDatetime | None, Query(description="transits released at or after")]
+TrsEnd = Annotated[UtcDatetime | None, Query(description="transits released before")]
 
 
 @router.get("/api/trs", response_class=JSON, tags=["time release study"])

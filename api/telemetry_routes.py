@@ -15,10 +15,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, tuple_row
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 import ingest.metrics  # noqa: F401  # registers the ingest metrics so /metrics always names them
-from api.deps import Conn, SettingsDep, get_pool
+from api.deps import Conn, SettingsDep, UtcDatetime, get_pool
 from api.seal_status import STATUS_COLORS, SealStatus, classify
 from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.logging import get_logger
@@ -272,8 +272,8 @@ async def get_seal(seal_id: str, conn: Conn, settings: SettingsDep) -> Any:
 async def get_track(
     seal_id: str,
     conn: Conn,
-    start: Annotated[AwareDatetime | None, Query(description="inclusive; default end - 6 h")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="inclusive; default now")] = None,
+    start: Annotated[UtcDatetime | None, Query(description="inclusive; default end - 6 h")] = None,
+    end: Annotated[UtcDatetime | None, Query(description="inclusive; default now")] = None,
     points: Annotated[bool, Query(description="also return one Point feature per fix")] = False,
 ) -> Any:
     """The seal's fixes between start and end, ordered by time, as one LineString (at most 100,000 fixes)."""
