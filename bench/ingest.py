@@ -28,6 +28,7 @@ import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.scratch import scratch_database
 from ingest.worker import IngestWorker
 from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.fixes import FixRecord
@@ -113,21 +114,6 @@ class Recorder:
             f"  latency p50 {result['p50'] * 1000:>7.0f} ms  p99 {result['p99'] * 1000:>7.0f} ms"
         )
         return result
-
-
-def _scratch_db(admin_url: str) -> str:
-    name = f"sw_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(admin_url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
-
-
-def _drop_db(admin_url: str, url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _provision(url: str) -> dict[str, SigningKey]:
@@ -235,16 +221,13 @@ def main() -> None:
             results: dict[str, list[dict[str, float]]] = {"sealwatch": [], "naive": []}
             for rate in rates:
                 for name in ("sealwatch", "naive"):
-                    url = _scratch_db(admin)
-                    try:
+                    with scratch_database(admin) as url:
                         migrate(url)
                         _ensure_today(url)
                         if name == "sealwatch":
                             results[name].append(asyncio.run(run_sealwatch(url, broker.url, rate, args.seconds)))
                         else:
                             results[name].append(run_naive(url, broker.url, rate, args.seconds))
-                    finally:
-                        _drop_db(admin, url)
         finally:
             broker.stop()
     best_sw = max((r.get("rate", 0.0) for r in results["sealwatch"] if r.get("p99", 9.0) < 1.0), default=0.0)

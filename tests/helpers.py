@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
 import psycopg
+import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
 from ingest.worker import IngestWorker
 from sealwatch.config import Settings, mqtt_credentials, mqtt_host_port
+from sealwatch.services import free_port
 from sealwatch.wire import Fix, SealState, SigningKey, encode_batch, encode_single, sign, telemetry_topic
 from store.seal_keys import provision
 
@@ -149,3 +153,23 @@ class RunningWorker:
         assert self.task is not None
         await asyncio.wait_for(self.task, 60)
         assert not self.task.cancelled() and self.task.exception() is None
+
+
+@contextlib.contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn in a thread on a free port; yields its base URL (no trailing /).
+
+    Streams (SSE) and browsers need a real server: httpx's ASGI transport buffers responses."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,6 @@ import httpx
 import orjson
 import psycopg
 import pytest
-import uvicorn
 
 from alerts import lifecycle
 from alerts.groups import consume_group_positions
@@ -23,10 +21,10 @@ from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from api.app import create_app
 from sealwatch.config import Settings, mqtt_host_port
-from sealwatch.services import Mosquitto, free_port
+from sealwatch.services import Mosquitto
 from simulators.groups import VirtualGroup, run_groups
 from tests.alerts.conftest import Clock, fix, insert_transit, obs, rows
-from tests.helpers import publish_all, wait_until
+from tests.helpers import publish_all, serve_app, wait_until
 from tests.login import auth
 
 
@@ -181,20 +179,8 @@ async def test_simulated_groups_publish_and_drive_to_a_dispatch(migrated_db: str
 
 @pytest.fixture
 def api_url(migrated_db: str) -> Iterator[str]:
-    port = free_port()
-    app = create_app(Settings(database_url=migrated_db, mqtt_url=None))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
+    with serve_app(create_app(Settings(database_url=migrated_db, mqtt_url=None))) as url:
+        yield url
 
 
 class SseReader:

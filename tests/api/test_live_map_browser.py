@@ -9,8 +9,6 @@ Set SEALWATCH_UPDATE_SCREENSHOT=1 to refresh docs/live-map.png from this test.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,16 +17,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 from psycopg.rows import dict_row
 
 from api.app import create_app
 from sealwatch.config import Settings
 from sealwatch.fixes import FixRecord
 from sealwatch.geography import offices
-from sealwatch.services import free_port
 from store.fixes import FixWriter
 from tests.browser import CHROMIUM, Chromium
+from tests.helpers import serve_app
 from tests.login import PASSWORD, ensure_user
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "live-map.png"
@@ -80,20 +77,8 @@ class ClassCounter(HTMLParser):
 def live_url(migrated_db: str) -> Iterator[str]:
     with psycopg.connect(migrated_db, row_factory=dict_row) as conn:
         FixWriter(conn, "native").write([f for _, f in SEALS], [])
-    port = free_port()
-    app = create_app(Settings(database_url=migrated_db, mqtt_url=None))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(15)
+    with serve_app(create_app(Settings(database_url=migrated_db, mqtt_url=None))) as url:
+        yield url + "/"
 
 
 async def _wait_for_map(browser: Chromium) -> None:

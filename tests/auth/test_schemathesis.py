@@ -10,8 +10,6 @@ examples per operation.
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from typing import Any
 import psycopg
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -29,8 +26,9 @@ from schemathesis import GenerationMode
 from api.app import create_app
 from customs.demo_fleet import release_demo_fleet
 from sealwatch.config import Settings
-from sealwatch.services import Mosquitto, free_port
+from sealwatch.services import Mosquitto
 from store.migrate import migrate
+from tests.helpers import serve_app
 from tests.login import auth
 
 MAX_EXAMPLES = 12
@@ -63,21 +61,8 @@ def server(pg_admin_url: str, broker: Mosquitto) -> Iterator[Server]:
         with psycopg.connect(url, row_factory=dict_row) as conn:
             release_demo_fleet(conn, 4, 7)
         headers = auth(url, "fuzz-admin", "admin")
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(Settings(database_url=url, mqtt_url=broker.url)), port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, name="uvicorn-schemathesis", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        try:
-            yield Server(f"http://127.0.0.1:{port}", headers)
-        finally:
-            server.should_exit = True
-            thread.join(15)
+        with serve_app(create_app(Settings(database_url=url, mqtt_url=broker.url))) as base:
+            yield Server(base, headers)
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
