@@ -9,7 +9,7 @@ returns one :class:`AlertEvent` per change, each carrying its ``alert_stream`` i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -107,9 +107,6 @@ class TransitMemory:
         if mem is None:
             mem = self.seals[seal_id] = SealMemory()
         return mem
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TransitMemory:

@@ -2,8 +2,8 @@
 
 ``on_batch`` runs the pure rules (``alerts.rules``) over a committed batch's fixes and the
 engine's observations, then applies their conditions in one transaction: per-transit rule memory
-is locked (``alert_transit_state ... FOR UPDATE``, so two workers never judge the same transit at
-once), the open alerts of the batch's transits are locked, each condition is decided by
+is locked (``alerts.memory``: ``alert_transit_state ... FOR UPDATE``, so two workers never judge
+the same transit at once), the open alerts of the batch's transits are locked, each condition is decided by
 ``alerts.dedup`` and written with its history, stream rows are appended last, and arrivals are
 recorded in customs in the same transaction. ``tick`` handles timers (signal lost, overdue) and
 escalation; ``run_outbox`` publishes dispatch messages.
@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from alerts import dispatch as outbox
 from alerts import lifecycle
 from alerts.dedup import Decision, OpenAlert, ResolvedAlert, decide
+from alerts.memory import MemoryStore
 from alerts.model import SYSTEM, AlertConflictError, AlertEvent, Condition, TransitContext, TransitMemory, from_epoch
 from alerts.rules import BatchStats, evaluate_batch, evaluate_tick
 from alerts.settings import AlertSettings
@@ -116,6 +117,7 @@ class AlertService:
         self._pool_lock = asyncio.Lock()
         self._rings: dict[str, Ring] | None = None
         self._rings_at = 0.0
+        self.memories = MemoryStore()
 
     async def _get_pool(self) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
         async with self._pool_lock:
@@ -160,15 +162,19 @@ class AlertService:
                 self.stats.unknown += len(records) + len(observations)
                 return []
             transit_ids = sorted({c.transit_id for c in contexts.values()})
-            memories = await self._lock_memories(conn, transit_ids)
-            conditions = evaluate_batch(records, observations, contexts, memories, self.settings, self.stats)
-            changes = ChangeLog()
-            await self._apply(conn, conditions, now, changes)
-            for cond in conditions:
-                if cond.type == "arrival" and cond.action == "raise":
-                    await self._record_arrival(conn, cond)
-            await self._save_memories(conn, memories)
-            events = await changes.flush(conn)
+            try:
+                memories = await self.memories.lock(conn, transit_ids)
+                conditions = evaluate_batch(records, observations, contexts, memories, self.settings, self.stats)
+                changes = ChangeLog()
+                await self._apply(conn, conditions, now, changes)
+                for cond in conditions:
+                    if cond.type == "arrival" and cond.action == "raise":
+                        await self._record_arrival(conn, cond)
+                await self.memories.save(conn, memories)
+                events = await changes.flush(conn)
+            except BaseException:
+                self.memories.forget(transit_ids)
+                raise
         if events:
             log.info("alert changes", count=len(events), changes=[f"{e.change}:{e.type}" for e in events][:20])
         return events
@@ -180,33 +186,6 @@ class AlertService:
             self._rings = {r["code"]: _ring(r["geometry"]) for r in rows}
             self._rings_at = time.monotonic()
         return self._rings
-
-    async def _lock_memories(self, conn: AnyConn, transit_ids: list[str]) -> dict[str, TransitMemory]:
-        # Rows exist before locking so concurrent workers serialize on them; sorted ids: no deadlock.
-        await conn.execute(
-            "INSERT INTO alert_transit_state (transit_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
-            (transit_ids,),
-        )
-        rows = await fetch_all(
-            conn,
-            "SELECT transit_id, memory FROM alert_transit_state WHERE transit_id = ANY(%s) ORDER BY transit_id"
-            " FOR UPDATE",
-            (transit_ids,),
-        )
-        return {r["transit_id"]: TransitMemory.from_json(r["memory"] or {}) for r in rows}
-
-    async def _save_memories(self, conn: AnyConn, memories: dict[str, TransitMemory]) -> None:
-        ids = list(memories)
-        await conn.execute(
-            """UPDATE alert_transit_state s SET memory = v.memory, last_fix_t = v.last_fix_t, updated_at = now()
-               FROM unnest(%s::text[], %s::jsonb[], %s::timestamptz[]) AS v(transit_id, memory, last_fix_t)
-               WHERE s.transit_id = v.transit_id""",
-            (
-                ids,
-                [dumps(memories[i].to_json()) for i in ids],
-                [None if memories[i].last_fix_t is None else from_epoch(memories[i].last_fix_t or 0.0) for i in ids],
-            ),
-        )
 
     async def _record_arrival(self, conn: AnyConn, cond: Condition) -> None:
         try:

@@ -32,6 +32,7 @@ import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench import cpu
 from bench.scratch import scratch_database
 from sealwatch.config import mqtt_host_port
 from sealwatch.demo import release_fleet
@@ -124,7 +125,8 @@ async def follow_stream(api: str, token: str, seen: dict[str, float], stop: asyn
                     seen[alert["seal_id"]] = time.time()
 
 
-async def measure(url: str, mqtt_url: str, plans: list[SealPlan], token: str, args: argparse.Namespace) -> None:
+async def measure(broker: Mosquitto, url: str, plans: list[SealPlan], token: str, args: argparse.Namespace) -> None:
+    mqtt_url = broker.url
     port = free_port()
     api = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": url, "MQTT_URL": mqtt_url, "SEALWATCH_LOG_LEVEL": "WARNING"}
@@ -134,12 +136,19 @@ async def measure(url: str, mqtt_url: str, plans: list[SealPlan], token: str, ar
     start = time.time() + LEAD_S
     proc = ctx.Process(target=publisher, args=(mqtt_url, plans, args.rate, args.seconds, start, results))
     proc.start()
-    with supervised(service_commands(port), env):
+    with supervised(service_commands(port), env) as children:
         wait_for_port("127.0.0.1", port, timeout=60)
         seen: dict[str, float] = {}
         stop = asyncio.Event()
         follower = asyncio.create_task(follow_stream(api, token, seen, stop))
+        await asyncio.sleep(max(0.0, start - time.time()))
+        cpu_before = cpu.snapshot()
         report: dict[str, Any] = await asyncio.to_thread(results.get, True, LEAD_S + args.seconds * 4 + 120)
+        cpu_after, cpu_seconds = cpu.snapshot(), time.time() - start
+        labels = {c.pid: name for name, c in children.items()}
+        labels |= {os.getpid(): "bench stream client", proc.pid or 0: "load generator"}
+        if broker.process is not None:
+            labels[broker.process.pid] = "mosquitto"
         published_at: dict[str, float] = report["published_at"]
         deadline = time.monotonic() + 30
         while len(seen) < len(published_at) and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -156,6 +165,7 @@ async def measure(url: str, mqtt_url: str, plans: list[SealPlan], token: str, ar
         f"{report['seconds']:.0f} s ({report['messages']:,} signed single-fix messages from {len(plans)} seals, "
         f"{stored:,} stored; the stream was ready {max(0.0, report['late_s']):.0f} s after its first stamp)"
     )
+    print(cpu.describe(cpu.usage(cpu_before, cpu_after, labels), cpu_seconds))
     print(f"faults injected: {len(published_at)}, seal_opened alerts on the stream: {len(seen)}")
     if latencies:
         p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
@@ -182,7 +192,7 @@ def main() -> None:
             token = create_session(conn, "bench")
         broker = Mosquitto(data_dir=Path(tmp)).start()
         try:
-            asyncio.run(measure(url, broker.url, plans, token, args))
+            asyncio.run(measure(broker, url, plans, token, args))
         finally:
             broker.stop()
 

@@ -3,7 +3,9 @@
 A message is acknowledged to the broker only after the batch holding it is committed, so a
 crash loses nothing (the broker redelivers, storage is idempotent). The broker's in-flight
 window bounds what is held in memory: when the database is slow, unacknowledged messages stop
-the broker sending more (back-pressure) instead of growing a queue here.
+the broker sending more (back-pressure) instead of growing a queue here. Committed batches go
+to the hooks (geofence, alerts) through a short queue, so the next batch is written while the
+hooks judge the last one.
 
 Every message is authenticated as it is decoded (ingest/auth.py: per-seal keys cached in
 memory); replays are screened against storage in the batch's write transaction.
@@ -74,6 +76,7 @@ class IngestWorker:
         self.subscribed = asyncio.Event()
         self._pending = _Pending()
         self._flush_now = asyncio.Event()
+        self._handoff: asyncio.Queue[list[FixRecord]] = asyncio.Queue(maxsize=2)
         self._commit_lock = asyncio.Lock()
         self._client: aiomqtt.Client | None = None
         self._connection = 0
@@ -93,6 +96,7 @@ class IngestWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.keys.ready.wait(), 10)
         flusher = asyncio.create_task(self._flush_loop(stop), name="ingest-flush")
+        hooks = asyncio.create_task(self._run_hooks(), name="ingest-hooks")
         try:
             await self._connection_loop(stop)
         finally:
@@ -105,6 +109,10 @@ class IngestWorker:
                 await keys
             await self._commit()  # anything received after the last ack; redelivery would dedupe it anyway
             await self._close_writer()
+            await self._handoff.join()
+            hooks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hooks
         return self.stats
 
     # -- receiving -------------------------------------------------------------------------
@@ -182,10 +190,13 @@ class IngestWorker:
     # -- committing ------------------------------------------------------------------------
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
-        wait_s = self.settings.batch_max_wait_ms / 1000
+        max_wait = self.settings.batch_max_wait_ms / 1000
         while not stop.is_set():
+            # A batch's age counts from its first message: under load, what arrived while the
+            # last batch was being written is already old enough to go at once.
+            first_at = self._pending.first_at if self._pending.messages else time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush_now.wait(), timeout=wait_s)
+                await asyncio.wait_for(self._flush_now.wait(), timeout=max(0.0, first_at + max_wait - time.monotonic()))
             self._flush_now.clear()
             await self._commit()
 
@@ -199,11 +210,23 @@ class IngestWorker:
             if batch.connection == self._connection:
                 self._acknowledge(batch.acks)
             self._count(batch, result, time.monotonic() - started)
-        for hook in self.hooks:
+            if self.hooks:
+                # Still under the lock, so hooks see batches in commit order; a full hand-off
+                # queue holds the next write back (hooks slower than storage slow ingest down).
+                await self._handoff.put(batch.records)
+
+    async def _run_hooks(self) -> None:
+        """Hand committed batches to the hooks in order, while the next batch is being written."""
+        while True:
+            records = await self._handoff.get()
             try:
-                await hook(batch.records)
-            except Exception:  # a downstream failure must not stop ingest
-                log.exception("batch hook failed", hook=getattr(hook, "__qualname__", repr(hook)))
+                for hook in self.hooks:
+                    try:
+                        await hook(records)
+                    except Exception:  # a downstream failure must not stop ingest
+                        log.exception("batch hook failed", hook=getattr(hook, "__qualname__", repr(hook)))
+            finally:
+                self._handoff.task_done()
 
     async def _write_until_committed(self, batch: _Pending) -> WriteResult:
         backoff = 0.2

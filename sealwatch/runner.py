@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import shutil
 import signal
@@ -105,6 +106,10 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
         alert_settings = alert_settings.model_copy(update={"mqtt_url": mqtt_url})
     geofence = LiveGeofence(url)
     await geofence.start()
+    # What start-up loaded (engine model, imports) lives as long as the process: keep the
+    # collector's full passes off it, they otherwise stall the loop on a busy stream.
+    gc.collect()
+    gc.freeze()
     alerts = AlertService(url, alert_settings, publish=None)
 
     async def check(records: list[FixRecord]) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 
 from sealwatch.config import Settings
+
+# psycopg parses json/jsonb with the stdlib unless told otherwise; orjson is several times faster,
+# and JSON columns (rule memory, evidence, zone outlines) are read on hot paths.
+set_json_loads(orjson.loads)
 
 
 class DatabaseNotConfiguredError(RuntimeError):
