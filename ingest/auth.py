@@ -261,12 +261,12 @@ class ReplayGuard:
                 if any(c != _record_content(r) for c in stored.get((r.seal_id, r.seq), ())):
                     why[i] = f"seq {r.seq} is already stored with different content"
         # Within the batch the first occurrence of a (seal, seq) wins; an identical repeat is a redelivery.
-        first: dict[tuple[str, int], tuple[object, ...]] = {}
+        first: dict[tuple[str, int], int] = {}
         for i, r in enumerate(records):
             if i in why:
                 continue
-            content = first.setdefault((r.seal_id, r.seq), _record_content(r))
-            if content != _record_content(r):
+            j = first.setdefault((r.seal_id, r.seq), i)
+            if j != i and _record_content(records[j]) != _record_content(r):
                 why[i] = f"seq {r.seq} is repeated in the batch with different content"
         if not why:
             return Screened(list(records), [])
