@@ -205,6 +205,23 @@ async def test_memory_survives_restart_and_late_fixes_stay_quiet(migrated_db: st
     assert [r["status"] for r in rows(migrated_db, "SELECT status FROM alerts ORDER BY id")] == ["resolved"]
 
 
+async def test_two_workers_judge_one_transit_with_the_same_memory(migrated_db: str, clock: Clock) -> None:
+    """Each service keeps the rule memory it wrote; when the other one wrote since, it reads it back."""
+    seal = insert_transit(migrated_db, 1).seal_id
+    settings = AlertSettings()
+    async with (
+        AlertService(migrated_db, settings, None, clock=clock) as a,
+        AlertService(migrated_db, settings, None, clock=clock) as b,
+    ):
+        assert [e.change for e in await a.on_batch([fix(seal, 100, battery=18.0)], [])] == ["raised"]
+        # 30 % clears only a seal known to be low: b must see a's hysteresis state.
+        assert [e.change for e in await b.on_batch([fix(seal, 200, battery=30.0)], [])] == ["resolved"]
+        # a's own copy says "warning"; the database says "ok" since b wrote. 18 % raises again.
+        assert [e.change for e in await a.on_batch([fix(seal, 300, battery=18.0)], [])] == ["raised"]
+    versions = rows(migrated_db, "SELECT version FROM alert_transit_state")
+    assert versions == [{"version": 3}]
+
+
 async def test_auto_dispatch_of_critical_alert_to_nearest_group(migrated_db: str, clock: Clock) -> None:
     tr = insert_transit(migrated_db, 1)
     with psycopg.connect(migrated_db) as conn:

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from ingest.worker import IngestWorker
+from sealwatch.fixes import FixRecord
 from sealwatch.services import Mosquitto
 from sealwatch.wire import encode_single
 from tests.helpers import (
@@ -168,3 +169,34 @@ async def test_burst_of_50000_while_ingest_is_away_and_running_loses_nothing(
     assert count(migrated_db, "SELECT count(*) FROM fixes") == 50_000
     assert count(migrated_db, "SELECT count(DISTINCT seq) FROM fixes") == 50_000
     assert count(migrated_db, "SELECT count(*) FROM seal_latest") == 100
+
+
+async def test_a_slow_hook_does_not_hold_storage_back_and_sees_batches_in_order(
+    migrated_db: str, broker: Mosquitto, keys: SealKeys
+) -> None:
+    seal = "AZS-HOOK01"
+    release = asyncio.Event()
+    seen: list[list[int]] = []
+
+    async def slow_hook(records: list[FixRecord]) -> None:
+        seen.append([r.seq for r in records])
+        await release.wait()  # e.g. the alert service stuck behind a lock
+
+    worker = RunningWorker(IngestWorker(ingest_settings(), migrated_db, broker.url, hooks=[slow_hook]))
+    await worker.start()
+    try:
+        base = minutes_ago(10)
+        for n in (1, 2):
+            await asyncio.to_thread(publish_all, broker.url, [telemetry(seal, keys.single(seal, make_fix(n, base)))])
+            await wait_until(
+                lambda n=n: count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id = %s", seal) == n,
+                within=20,
+                what=f"fix {n} stored while the hook is still busy with the first batch",
+            )
+        assert seen == [[1]]
+        release.set()
+        await wait_until(lambda: len(seen) == 2, what="the second batch reaching the hook")
+        assert seen == [[1], [2]]
+    finally:
+        release.set()
+        await worker.halt()
