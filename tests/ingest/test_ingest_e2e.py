@@ -186,13 +186,17 @@ async def test_a_slow_hook_does_not_hold_storage_back_and_sees_batches_in_order(
     await worker.start()
     try:
         base = minutes_ago(10)
-        for n in (1, 2):
+
+        async def publish_and_see_stored(n: int) -> None:
             await asyncio.to_thread(publish_all, broker.url, [telemetry(seal, keys.single(seal, make_fix(n, base)))])
             await wait_until(
-                lambda n=n: count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id = %s", seal) == n,
+                lambda: count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id = %s", seal) == n,
                 within=20,
                 what=f"fix {n} stored while the hook is still busy with the first batch",
             )
+
+        await publish_and_see_stored(1)
+        await publish_and_see_stored(2)
         assert seen == [[1]]
         release.set()
         await wait_until(lambda: len(seen) == 2, what="the second batch reaching the hook")
