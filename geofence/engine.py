@@ -7,7 +7,8 @@ the checks as numpy array programs over the sorted batch; per-seal state between
 
 * stale (t <= the seal's last accepted t) and duplicate (same seal and t in the batch; the first in
   batch order is kept) fixes are dropped and counted, as are fixes of seals without a transit;
-* a fix whose implied speed from the seal's last *plausible* fix exceeds ``jump_max_kmh`` is a
+* a fix whose implied speed from the seal's last *plausible* fix exceeds ``jump_max_kmh`` (and
+  that lies more than ``jump_min_m`` away from it) is a
   ``jump``: it is reported, advances the seal's last accepted t, and is otherwise ignored (it is not
   a plausible fix, so the next fix's implied speed is measured from the fix before it);
 * corridor, zone, stop and arrival checks run on plausible fixes only (see ``geofence.model``).
@@ -281,7 +282,7 @@ class Engine:
             dist = np.sqrt(ddx * ddx + ddy * ddy)
             implied = dist / (t - rt) * 3.6
             with np.errstate(invalid="ignore"):
-                new = implied > self.config.jump_max_kmh
+                new = (implied > self.config.jump_max_kmh) & (dist > self.config.jump_min_m)
             if np.array_equal(new, jump):
                 break
             jump = new

@@ -104,8 +104,10 @@ class EngineConfig:
         A stop is a run of fixes slower than ``stop_speed_kmh`` lasting ``stop_min_seconds``
         (first slow fix to current fix). Reported speed is used; when it is absent (NaN) the
         implied speed from the previous plausible fix; with neither, the fix counts as moving.
-    jump_max_kmh
-        Implied speed from the last plausible fix above which a fix is a ``jump``.
+    jump_max_kmh, jump_min_m
+        A fix is a ``jump`` when its implied speed from the last plausible fix is above
+        ``jump_max_kmh`` and it lies more than ``jump_min_m`` from that fix: at fixes a fraction of
+        a second apart, ordinary GPS scatter alone implies hundreds of km/h.
     """
 
     exit_min_fixes: int = 3
@@ -114,12 +116,15 @@ class EngineConfig:
     stop_speed_kmh: float = 3.0
     stop_min_seconds: float = 300.0
     jump_max_kmh: float = 250.0
+    jump_min_m: float = 250.0
 
     def __post_init__(self) -> None:
         if self.exit_min_fixes < 1 or self.reentry_min_fixes < 1:
             raise ValueError("exit_min_fixes and reentry_min_fixes must be >= 1")
         if self.jump_max_kmh <= 0 or self.stop_speed_kmh < 0:
             raise ValueError("speeds must be positive")
+        if self.jump_min_m < 0:
+            raise ValueError("jump_min_m must not be negative")
 
 
 @dataclass(slots=True)

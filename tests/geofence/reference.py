@@ -179,7 +179,7 @@ class ReferenceEngine:
             px, py, pt, plat, plon = seal.prev
             dist = math.sqrt((x - px) * (x - px) + (y - py) * (y - py))
             implied = dist / (t - pt) * 3.6
-            if implied > cfg.jump_max_kmh:
+            if implied > cfg.jump_max_kmh and dist > cfg.jump_min_m:
                 self.stats.jumps += 1
                 self._emit(
                     out, seal, "jump", t, lat, lon, implied_speed_kmh=implied, distance_m=dist,

@@ -222,6 +222,18 @@ def test_jump_of_50_km_in_10_s_is_flagged_and_does_not_poison_the_next_fix() -> 
     assert engine.stats.jumps == 1
 
 
+def test_gps_scatter_between_fixes_a_fraction_of_a_second_apart_is_not_a_jump() -> None:
+    # 60 m of scatter in 0.25 s implies 864 km/h; a 40 km leap at the same pace still is a jump.
+    tr = Track()
+    for i in range(40):
+        tr.add(T0 + 0.25 * i, 10_000 + 5 * i, offset_m=30.0 if i % 2 else -30.0)
+    tr.add(T0 + 10, 10_200, offset_m=40_000)
+    obs, engine = run([tr])
+    assert kinds(obs) == ["jump"]
+    assert obs[0].t == T0 + 10
+    assert engine.stats.jumps == 1
+
+
 def test_arrival_once() -> None:
     dest_lat, dest_lon = PLACES["AZBAK"].lat, PLACES["AZBAK"].lon
     zone = ZoneSpec.circle("AZBAK", "customs_office", dest_lon, dest_lat, 1_000)
