@@ -25,7 +25,6 @@ import statistics
 import sys
 import time
 import tracemalloc
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +32,7 @@ import numpy.typing as npt
 import psycopg
 import shapely
 
+from bench.scratch import scratch_database
 from geofence import Engine, EngineConfig, TransitSpec, ZoneSpec
 from geofence.projection import ring_to_metric, to_lonlat, to_metric
 from sealwatch.fixes import FixBatch
@@ -246,58 +246,52 @@ def postgis(
     url: str, engine: Engine, transits: list[TransitSpec], batch: FixBatch, repeats: int
 ) -> tuple[float, float, int] | str:
     """(load s, best query s, covered count) or the reason PostGIS could not run."""
-    dbname = f"sw_bench_geofence_{uuid.uuid4().hex[:8]}"
     try:
-        admin = psycopg.connect(url, autocommit=True, connect_timeout=5)
-    except psycopg.Error as e:
-        return f"cannot connect ({e.__class__.__name__})"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{dbname}"')
-        try:
-            info = psycopg.conninfo.conninfo_to_dict(url)
-            info["dbname"] = dbname
-            with psycopg.connect(psycopg.conninfo.make_conninfo(**info), autocommit=True) as conn:  # type: ignore[arg-type]
-                try:
-                    conn.execute("CREATE EXTENSION postgis")
-                except psycopg.Error as e:
-                    return str(e).strip().splitlines()[0]
-                conn.execute("CREATE TABLE corridors (transit_id text PRIMARY KEY, geom geometry(Polygon, 32638))")
-                wkb: dict[int, str] = {}
-                with conn.cursor().copy("COPY corridors (transit_id, geom) FROM STDIN") as cp:
-                    for tr in transits:
-                        poly = engine.corridor_polygon(tr.transit_id)
-                        key = id(poly)  # buffers are cached per (route, width): encode each once
-                        if key not in wkb:
-                            wkb[key] = shapely.to_wkb(poly, hex=True, include_srid=False)
-                        cp.write_row((tr.transit_id, "SRID=32638;" + wkb[key]))
-                conn.execute("CREATE INDEX corridors_geom ON corridors USING gist (geom)")
-                conn.execute("ANALYZE corridors")
-                transit_of = {tr.seal_id: tr.transit_id for tr in transits}
-                x, y = to_metric(batch.lon, batch.lat)
-                buf = io.StringIO()
-                for sid, xx, yy in zip(batch.seal_id.tolist(), x.tolist(), y.tolist(), strict=True):
-                    buf.write(f"{transit_of[sid]}\tSRID=32638;POINT({xx!r} {yy!r})\n")
-                data = buf.getvalue().encode()
+        with (
+            scratch_database(url, prefix="sw_bench_geofence") as db,
+            psycopg.connect(db, autocommit=True) as conn,
+        ):
+            try:
+                conn.execute("CREATE EXTENSION postgis")
+            except psycopg.Error as e:
+                return str(e).strip().splitlines()[0]
+            conn.execute("CREATE TABLE corridors (transit_id text PRIMARY KEY, geom geometry(Polygon, 32638))")
+            wkb: dict[int, str] = {}
+            with conn.cursor().copy("COPY corridors (transit_id, geom) FROM STDIN") as cp:
+                for tr in transits:
+                    poly = engine.corridor_polygon(tr.transit_id)
+                    key = id(poly)  # buffers are cached per (route, width): encode each once
+                    if key not in wkb:
+                        wkb[key] = shapely.to_wkb(poly, hex=True, include_srid=False)
+                    cp.write_row((tr.transit_id, "SRID=32638;" + wkb[key]))
+            conn.execute("CREATE INDEX corridors_geom ON corridors USING gist (geom)")
+            conn.execute("ANALYZE corridors")
+            transit_of = {tr.seal_id: tr.transit_id for tr in transits}
+            x, y = to_metric(batch.lon, batch.lat)
+            buf = io.StringIO()
+            for sid, xx, yy in zip(batch.seal_id.tolist(), x.tolist(), y.tolist(), strict=True):
+                buf.write(f"{transit_of[sid]}\tSRID=32638;POINT({xx!r} {yy!r})\n")
+            data = buf.getvalue().encode()
+            t = time.perf_counter()
+            conn.execute("CREATE TEMP TABLE fixes_batch (transit_id text, geom geometry(Point, 32638))")
+            with conn.cursor().copy("COPY fixes_batch (transit_id, geom) FROM STDIN") as cp:
+                cp.write(data)
+            conn.execute("ANALYZE fixes_batch")
+            load = time.perf_counter() - t
+            q = (
+                "SELECT count(*) FROM fixes_batch b JOIN corridors c"
+                " ON c.transit_id = b.transit_id AND ST_Covers(c.geom, b.geom)"
+            )
+            times = []
+            count = 0
+            for _ in range(repeats):
                 t = time.perf_counter()
-                conn.execute("CREATE TEMP TABLE fixes_batch (transit_id text, geom geometry(Point, 32638))")
-                with conn.cursor().copy("COPY fixes_batch (transit_id, geom) FROM STDIN") as cp:
-                    cp.write(data)
-                conn.execute("ANALYZE fixes_batch")
-                load = time.perf_counter() - t
-                q = (
-                    "SELECT count(*) FROM fixes_batch b JOIN corridors c"
-                    " ON c.transit_id = b.transit_id AND ST_Covers(c.geom, b.geom)"
-                )
-                times = []
-                count = 0
-                for _ in range(repeats):
-                    t = time.perf_counter()
-                    row = conn.execute(q).fetchone()
-                    times.append(time.perf_counter() - t)
-                    count = int(row[0]) if row else 0
-                return load, min(times), count
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+                row = conn.execute(q).fetchone()
+                times.append(time.perf_counter() - t)
+                count = int(row[0]) if row else 0
+            return load, min(times), count
+    except psycopg.OperationalError as e:
+        return f"cannot connect ({e.__class__.__name__})"
 
 
 def _rss_bytes() -> int:

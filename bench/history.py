@@ -18,16 +18,15 @@ import asyncio
 import json
 import statistics
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
+from bench.scratch import scratch_database
 from store import aggregates, exports, history, partitions
 from store.migrate import migrate
 
@@ -64,21 +63,6 @@ _COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 
 def seal_name(i: int) -> str:
     return f"BS-{i:06d}"
-
-
-def _admin_to(url: str, name: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
-
-
-def create_schema(admin_url: str) -> tuple[str, str]:
-    name = f"sw_bench_history_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _admin_to(admin_url, name)
-    migrate(url)
-    return name, url
 
 
 def make_transits(conn: psycopg.Connection[Any], n: int, days: int, start: datetime, seed: int) -> list[dict[str, Any]]:
@@ -279,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transits", type=int, default=2000)
     parser.add_argument("--fixes-per-transit", type=int, default=10_000)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies --transits (0.1 for a quick run)")
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--admin-url", default=None, help="server to create the scratch database on (DATABASE_URL's)")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args(argv)
@@ -291,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         f" = {n_transits * args.fixes_per_transit:,} fixes (scale {args.scale:g})",
         flush=True,
     )
-    name, url = create_schema(args.admin_url)
-    try:
+    with scratch_database(args.admin_url, prefix="sw_bench_history", keep=args.keep) as url:
+        migrate(url)
         t0 = time.perf_counter()
         with psycopg.connect(url, row_factory=dict_row) as conn:
             transits = make_transits(conn, n_transits, args.days, start, args.seed)
@@ -306,10 +290,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {total:,} fixes in {load_s:.1f} s; aggregates full refresh {refresh_s:.1f} s"
               f" ({refreshed.seal_hours:,} seal-hours)")  # fmt: skip
         r = asyncio.run(measure(url, transits, args.days, start, args.seed))
-    finally:
-        if not args.keep:
-            with psycopg.connect(args.admin_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     ok_track = r["track_ms_median"] < FLOOR_TRACK_MS
     ok_agg = r["agg_ms_median"] < FLOOR_AGG_MS
     ok_export = r["export_rps"] >= FLOOR_EXPORT_RPS

@@ -18,8 +18,9 @@ def admin_url() -> str:
 
 
 @contextlib.contextmanager
-def scratch_database(admin: str | None = None, prefix: str = "sw_bench") -> Iterator[str]:
-    """Create a database, yield its URL, drop it (with any sessions still attached) afterwards."""
+def scratch_database(admin: str | None = None, prefix: str = "sw_bench", keep: bool = False) -> Iterator[str]:
+    """Create a database, yield its URL, drop it (with any sessions still attached) afterwards
+    unless ``keep`` (to look at it after the run)."""
     admin = admin or admin_url()
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -29,5 +30,6 @@ def scratch_database(admin: str | None = None, prefix: str = "sw_bench") -> Iter
     try:
         yield psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if not keep:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
