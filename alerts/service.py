@@ -30,7 +30,17 @@ from alerts.memory import MemoryStore
 from alerts.model import SYSTEM, AlertConflictError, AlertEvent, Condition, TransitContext, TransitMemory, from_epoch
 from alerts.rules import BatchStats, evaluate_batch, evaluate_tick
 from alerts.settings import AlertSettings
-from alerts.store import ALERT_COLUMNS, AnyConn, ChangeLog, Row, add_event, dumps, fetch_all, fetch_one
+from alerts.store import (
+    ALERT_COLUMNS,
+    AnyConn,
+    ChangeLog,
+    Row,
+    add_event,
+    dumps,
+    fetch_all,
+    fetch_one,
+    fetch_tuples,
+)
 from customs.errors import CustomsError
 from customs.transits import record_arrival
 from geofence.model import Observation
@@ -42,23 +52,25 @@ log = get_logger(__name__)
 Publish = Callable[[str, bytes], Awaitable[None]]
 Key = tuple[str, str]  # (transit_id, type)
 
-_CONTEXT_SQL = """
-SELECT ts.seal_id, t.transit_id, t.status, t.deadline, t.released_at, t.arrived_at, t.office_destination,
-       t.route_code
+# Everything a TransitContext is made of, in its order (see _context).
+_CONTEXT_COLUMNS = "t.transit_id, t.status, t.deadline, t.released_at, t.office_destination, t.route_code, t.arrived_at"
+
+_CONTEXT_SQL = f"""
+SELECT ts.seal_id, {_CONTEXT_COLUMNS}
 FROM transit_seals ts
 JOIN transits t ON t.transit_id = ts.transit_id
 WHERE ts.returned_at IS NULL AND t.monitored AND t.status IN ('active', 'arrived') AND ts.seal_id = ANY(%s)
 """
 
 # Active transits whose deadline or silence threshold has passed: the only ones a tick can concern.
-_DUE_SQL = """
-SELECT t.transit_id, t.seal_id, t.status, t.deadline, t.released_at, t.arrived_at, t.office_destination,
-       t.route_code, s.memory
+_DUE_SQL = f"""
+SELECT t.seal_id, s.memory, {_CONTEXT_COLUMNS}
 FROM transits t LEFT JOIN alert_transit_state s ON s.transit_id = t.transit_id
 WHERE t.status = 'active' AND t.monitored AND t.seal_id IS NOT NULL AND t.released_at <= %(now)s
   AND (t.deadline < %(overdue_before)s OR coalesce(s.last_fix_t, t.released_at) < %(silent_before)s)
 ORDER BY t.transit_id
 """
+MAX_CACHED_CONTEXTS = 100_000
 
 
 Ring = tuple[tuple[float, float], ...]
@@ -71,17 +83,17 @@ def _ring(geometry: dict[str, Any] | None) -> Ring:
     return ()
 
 
-def _context(row: Row, rings: dict[str, Ring]) -> TransitContext:
-    arrived = row.get("arrived_at")
+def _context(values: tuple[Any, ...], rings: dict[str, Ring]) -> TransitContext:
+    transit_id, status, deadline, released_at, office_destination, route_code, arrived = values
     return TransitContext(
-        transit_id=row["transit_id"],
-        status=row["status"],
-        deadline=row["deadline"].timestamp(),
-        released_at=row["released_at"].timestamp(),
-        office_destination=row["office_destination"],
-        route_code=row["route_code"],
+        transit_id=transit_id,
+        status=status,
+        deadline=deadline.timestamp(),
+        released_at=released_at.timestamp(),
+        office_destination=office_destination,
+        route_code=route_code,
         arrived_at=arrived.timestamp() if arrived else None,
-        destination_ring=rings.get(row["office_destination"], ()),
+        destination_ring=rings.get(office_destination, ()),
     )
 
 
@@ -117,6 +129,7 @@ class AlertService:
         self._pool_lock = asyncio.Lock()
         self._rings: dict[str, Ring] | None = None
         self._rings_at = 0.0
+        self._context_cache: dict[tuple[Any, ...], TransitContext] = {}
         self.memories = MemoryStore()
 
     async def _get_pool(self) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
@@ -155,9 +168,7 @@ class AlertService:
         now = self.clock()
         pool = await self._get_pool()
         async with pool.connection() as conn, conn.transaction():
-            rows = await fetch_all(conn, _CONTEXT_SQL, (seal_ids,))
-            rings = await self._destination_rings(conn)
-            contexts = {r["seal_id"]: _context(r, rings) for r in rows}
+            contexts = await self._contexts(conn, seal_ids)
             if not contexts:
                 self.stats.unknown += len(records) + len(observations)
                 return []
@@ -179,12 +190,30 @@ class AlertService:
             log.info("alert changes", count=len(events), changes=[f"{e.change}:{e.type}" for e in events][:20])
         return events
 
+    async def _contexts(self, conn: AnyConn, seal_ids: list[str]) -> dict[str, TransitContext]:
+        """Each seal's monitored transit, read in this transaction. A context is rebuilt only when
+        its row changed: on a busy stream the same few thousand rows come back batch after batch."""
+        rings = await self._destination_rings(conn)
+        rows = await fetch_tuples(conn, _CONTEXT_SQL, (seal_ids,))
+        cache = self._context_cache
+        if len(cache) > MAX_CACHED_CONTEXTS:
+            cache.clear()
+        contexts = {}
+        for seal_id, *values in rows:
+            key = tuple(values)
+            ctx = cache.get(key)
+            if ctx is None:
+                ctx = cache[key] = _context(key, rings)
+            contexts[seal_id] = ctx
+        return contexts
+
     async def _destination_rings(self, conn: AnyConn) -> dict[str, Ring]:
         """Zone outlines by code, parsed once and cached: per-batch JSON parsing dominated a busy batch."""
         if self._rings is None or time.monotonic() - self._rings_at > RINGS_TTL_S:
             rows = await fetch_all(conn, "SELECT code, geometry FROM zones", ())
             self._rings = {r["code"]: _ring(r["geometry"]) for r in rows}
             self._rings_at = time.monotonic()
+            self._context_cache.clear()  # contexts carry the destination outline
         return self._rings
 
     async def _record_arrival(self, conn: AnyConn, cond: Condition) -> None:
@@ -416,7 +445,7 @@ class AlertService:
         async with pool.connection() as conn:
             events = await lifecycle.escalate_due(conn, now, self.settings)
             async with conn.transaction():
-                due = await fetch_all(
+                due = await fetch_tuples(
                     conn,
                     _DUE_SQL,
                     {
@@ -427,10 +456,10 @@ class AlertService:
                 )
                 conditions: list[Condition] = []
                 rings = await self._destination_rings(conn)
-                for row in due:
-                    mem = TransitMemory.from_json(row["memory"] or {})
+                for seal_id, memory, *values in due:
+                    mem = TransitMemory.from_json(memory or {})
                     conditions.extend(
-                        evaluate_tick(now.timestamp(), _context(row, rings), mem, self.settings, row["seal_id"])
+                        evaluate_tick(now.timestamp(), _context(tuple(values), rings), mem, self.settings, seal_id)
                     )
                 changes = ChangeLog()
                 await self._apply(conn, conditions, now, changes)

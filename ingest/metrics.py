@@ -28,7 +28,7 @@ CONSUMER_LAG = Gauge(
 )
 PENDING = Gauge(
     "sealwatch_ingest_pending_messages",
-    "Messages received but not yet committed",
+    "Messages received but not yet committed (updated as each batch is taken and committed)",
     multiprocess_mode="livesum",
 )
 WRITE_ERRORS = Counter("sealwatch_write_errors_total", "Batch writes that failed and were retried")
