@@ -3,9 +3,9 @@
 ``on_batch`` runs the pure rules (``alerts.rules``) over a committed batch's fixes and the
 engine's observations, then applies their conditions in one transaction: per-transit rule memory
 is locked (``alerts.memory``: ``alert_transit_state ... FOR UPDATE``, so two workers never judge
-the same transit at once), the open alerts of the batch's transits are locked, each condition is decided by
-``alerts.dedup`` and written with its history, stream rows are appended last, and arrivals are
-recorded in customs in the same transaction. ``tick`` handles timers (signal lost, overdue) and
+the same transit at once), the open alerts of the batch's transits are locked, each condition is
+decided by ``alerts.dedup`` and written with its history, stream rows are appended last, and
+arrivals are recorded in customs in the same transaction. ``tick`` handles timers (signal lost, overdue) and
 escalation; ``run_outbox`` publishes dispatch messages.
 """
 
