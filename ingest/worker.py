@@ -218,7 +218,8 @@ class IngestWorker:
             if self.hooks:
                 # Still under the lock, so hooks see batches in commit order; a full hand-off
                 # queue holds the next write back (hooks slower than storage slow ingest down).
-                await self._handoff.put(batch.records)
+                # Shielded: a committed batch is handed on even when stopping cancels the flusher.
+                await asyncio.shield(self._handoff.put(batch.records))
 
     async def _run_hooks(self) -> None:
         """Hand committed batches to the hooks in order, while the next batch is being written."""
