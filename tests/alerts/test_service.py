@@ -222,6 +222,21 @@ async def test_two_workers_judge_one_transit_with_the_same_memory(migrated_db: s
     assert versions == [{"version": 3}]
 
 
+async def test_a_lost_database_connection_delays_a_batch_instead_of_losing_its_alert(
+    migrated_db: str, service: AlertService
+) -> None:
+    seal = insert_transit(migrated_db, 1).seal_id
+    assert await service.on_batch([fix(seal, 100)], []) == []  # the pool now holds a connection
+    with psycopg.connect(migrated_db, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    events = await service.on_batch([fix(seal, 200, state="opened")], [])
+    assert [(e.change, e.type) for e in events] == [("raised", "seal_opened")]
+
+
 async def test_auto_dispatch_of_critical_alert_to_nearest_group(migrated_db: str, clock: Clock) -> None:
     tr = insert_transit(migrated_db, 1)
     with psycopg.connect(migrated_db) as conn:
