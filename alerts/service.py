@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiomqtt
-import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -47,6 +46,7 @@ from customs.transits import record_arrival
 from geofence.model import Observation
 from sealwatch.fixes import FixRecord
 from sealwatch.logging import get_logger
+from store.db import retry_lost_connection
 
 log = get_logger(__name__)
 
@@ -72,7 +72,6 @@ WHERE t.status = 'active' AND t.monitored AND t.seal_id IS NOT NULL AND t.releas
 ORDER BY t.transit_id
 """
 MAX_CACHED_CONTEXTS = 100_000
-BATCH_ATTEMPTS = 6  # 0.2 + 0.4 + ... + 3.2 s of back-off: rides out a database restart
 
 
 Ring = tuple[tuple[float, float], ...]
@@ -169,15 +168,7 @@ class AlertService:
         (and a commit that did land makes the retry see those fixes as already judged), so a
         PostgreSQL restart or failover delays a batch's alerts instead of swallowing them.
         """
-        delay = 0.2
-        for attempt in range(1, BATCH_ATTEMPTS):
-            try:
-                return await self._judge(records, observations)
-            except psycopg.OperationalError as exc:
-                log.warning("alert batch failed; retrying", error=str(exc).strip(), attempt=attempt, retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        return await self._judge(records, observations)  # the last attempt's error propagates
+        return await retry_lost_connection(lambda: self._judge(records, observations), "alert batch")
 
     async def _judge(self, records: list[FixRecord], observations: list[Observation]) -> list[AlertEvent]:
         seal_ids = sorted({r.seal_id for r in records} | {o.seal_id for o in observations})

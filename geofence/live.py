@@ -26,6 +26,7 @@ from geofence.engine import Engine
 from geofence.model import EngineConfig, Observation, TransitSpec, ZoneSpec
 from sealwatch.fixes import FixBatch, FixRecord
 from sealwatch.logging import get_logger
+from store.db import retry_lost_connection
 
 log = get_logger(__name__)
 
@@ -161,15 +162,21 @@ class LiveGeofence:
             seconds=round(time.monotonic() - started, 2),
         )
 
-    def _process(self, records: list[FixRecord]) -> list[Observation]:
-        return store_observations(self._db(), self.engine.process(FixBatch.from_records(records)))
-
     async def on_batch(self, records: list[FixRecord]) -> list[Observation]:
-        """Run the checks on a committed batch; returns the observations not seen before."""
+        """Run the checks on a committed batch; returns the observations not seen before.
+
+        The engine's state has moved past the batch once it is processed, so its observations
+        would never come again: storing them rides out a lost database connection.
+        """
         if not records:
             return []
         async with self._lock:
-            return await asyncio.to_thread(self._process, records)
+            observations = await asyncio.to_thread(self.engine.process, FixBatch.from_records(records))
+            return await retry_lost_connection(
+                lambda: asyncio.to_thread(lambda: store_observations(self._db(), observations)),
+                "storing observations",
+                after_failure=self.close,
+            )
 
     async def listen(self, stop: asyncio.Event) -> None:
         """Reload whenever customs announces a transit or zone change, until ``stop``."""

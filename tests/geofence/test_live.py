@@ -107,3 +107,26 @@ async def test_warm_start_rebuilds_state_so_a_deviation_is_not_reported_twice(mi
         assert [o.kind for o in await second.on_batch(records[-1:])] == []
     finally:
         second.close()
+
+
+async def test_observations_are_stored_across_a_lost_database_connection(migrated_db: str) -> None:
+    transit = (await _release(migrated_db, 1, seed=2))[0]
+    assert transit.seal_id and transit.route_code
+    deviation = Fault(FaultKind.DEVIATION, at_s=30 * 60, duration_s=20 * 60, magnitude=8000)
+    records = _drive(transit.seal_id, transit.route_code, 60, deviation)
+    _store(migrated_db, records)
+    live = LiveGeofence(migrated_db, replay_hours=0)
+    await live.start()
+    try:
+        before = await live.on_batch(records[:25])  # on the road so far; the engine's connection is open
+        assert "corridor_exit" not in [o.kind for o in before]
+        with psycopg.connect(migrated_db, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        observed = await live.on_batch(records[25:])
+        assert "corridor_exit" in [o.kind for o in observed]
+        assert count(migrated_db, "SELECT count(*) FROM observations") == len(before) + len(observed)
+    finally:
+        live.close()
