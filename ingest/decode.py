@@ -40,6 +40,7 @@ class Reason(StrEnum):
     UNSIGNED = "unsigned"
     BAD_SIGNATURE = "bad_signature"
     REPLAY = "replay"
+    INTERNAL_ERROR = "internal_error"  # decoding itself failed: a bug, the message is kept for replay
 
 
 class SignatureCheck(Protocol):

@@ -25,7 +25,7 @@ import psycopg
 
 from ingest import metrics
 from ingest.auth import KeyCache, Origin, ReplayGuard
-from ingest.decode import DecodeLimits, Reject, decode
+from ingest.decode import Decoded, DecodeLimits, Reason, Reject, decode
 from sealwatch.config import Settings, mqtt_credentials, mqtt_host_port
 from sealwatch.fixes import FixRecord
 from sealwatch.logging import get_logger
@@ -176,7 +176,11 @@ class IngestWorker:
     def _on_message(self, message: aiomqtt.Message) -> None:
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         topic = message.topic.value
-        decoded = decode(topic, payload, datetime.now(UTC), self.limits, self.keys.ring)
+        try:
+            decoded = decode(topic, payload, datetime.now(UTC), self.limits, self.keys.ring)
+        except Exception as exc:  # decode never raises on bad input: this is a bug, keep the message
+            log.exception("decoding failed", topic=topic)
+            decoded = Decoded(rejects=[Reject(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", payload, topic)])
         pending = self._pending
         if not pending.messages:
             pending.first_at = time.monotonic()

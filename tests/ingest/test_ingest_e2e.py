@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
 
+import ingest.worker as worker_module
+from ingest.decode import Decoded, decode
 from ingest.worker import IngestWorker
 from sealwatch.fixes import FixRecord
 from sealwatch.services import Mosquitto
@@ -204,3 +207,23 @@ async def test_a_slow_hook_does_not_hold_storage_back_and_sees_batches_in_order(
     finally:
         release.set()
         await worker.halt()
+
+
+async def test_a_message_that_breaks_the_decoder_is_dead_lettered_and_ingest_goes_on(
+    ingest: RunningWorker, migrated_db: str, broker: Mosquitto, keys: SealKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def decode_with_a_bug(topic: str, payload: bytes, *args: Any) -> Decoded:
+        if b"AZS-POISON" in payload:
+            raise KeyError("a bug the fuzzers missed")
+        return decode(topic, payload, *args)
+
+    monkeypatch.setattr(worker_module, "decode", decode_with_a_bug)
+    poison = telemetry("AZS-POISON", keys.single("AZS-POISON", make_fix(1, minutes_ago(2))))
+    good = telemetry("AZS-AFTER1", keys.single("AZS-AFTER1", make_fix(1, minutes_ago(1))))
+    await asyncio.to_thread(publish_all, broker.url, [poison, good])
+    await wait_until(lambda: ingest.worker.stats.messages >= 2, what="both messages committed")
+
+    with psycopg.connect(migrated_db) as conn:
+        rows = conn.execute("SELECT reason, detail, payload FROM dead_letters").fetchall()
+    assert rows == [("internal_error", "KeyError: 'a bug the fuzzers missed'", poison[1])]
+    assert count(migrated_db, "SELECT count(*) FROM fixes WHERE seal_id = 'AZS-AFTER1'") == 1
