@@ -476,7 +476,10 @@ class AlertService:
         return events
 
     async def run_timers(self, stop: asyncio.Event, every_s: float = 5.0) -> None:
-        """Convenience loop for the glue: ``tick(now)`` every ``every_s`` seconds until ``stop``."""
+        """Convenience loop for the glue: ``tick(now)`` every ``every_s`` seconds until ``stop``,
+        the first after ``timers_start_after_s``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), self.settings.timers_start_after_s)
         while not stop.is_set():
             try:
                 await self.tick(self.clock())

@@ -57,6 +57,11 @@ class AlertSettings(BaseSettings):
     overdue_severity: Severity = "warning"
     overdue_grace_s: float = Field(default=0.0, ge=0)
 
+    # After the service (re)starts, the timers (signal lost, overdue, escalation) first wait this
+    # long: the broker is still delivering what it kept for ingest meanwhile, and judging silence
+    # before that would raise signal_lost for every transit, to clear it a second later.
+    timers_start_after_s: float = Field(default=60.0, ge=0)
+
     gps_jump_severity: Severity = "warning"
 
     # arrival: an informational alert (resolved at once unless arrival_keep_open), it closes the

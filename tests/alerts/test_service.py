@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import psycopg
@@ -13,6 +14,7 @@ from alerts.settings import AlertSettings
 from geofence.model import Observation
 from sealwatch.fixes import FixRecord
 from tests.alerts.conftest import BAKU, Clock, at, fix, insert_transit, obs, rows
+from tests.helpers import count
 
 Batch = tuple[list[FixRecord], list[Observation]]
 
@@ -235,6 +237,24 @@ async def test_a_lost_database_connection_delays_a_batch_instead_of_losing_its_a
     assert killed is not None and killed[0] >= 1
     events = await service.on_batch([fix(seal, 200, state="opened")], [])
     assert [(e.change, e.type) for e in events] == [("raised", "seal_opened")]
+
+
+async def test_timers_wait_after_a_start_before_judging_silence(migrated_db: str, clock: Clock) -> None:
+    insert_transit(migrated_db, 1)  # released two hours before the clock, never reported
+    silent = "SELECT count(*) FROM alerts WHERE type = 'signal_lost'"
+
+    async def run_timers_for(seconds: float, settings: AlertSettings) -> None:
+        async with AlertService(migrated_db, settings, None, clock=clock) as svc:
+            stop = asyncio.Event()
+            timers = asyncio.create_task(svc.run_timers(stop, every_s=0.1))
+            await asyncio.sleep(seconds)
+            stop.set()
+            await timers
+
+    await run_timers_for(1.0, AlertSettings(timers_start_after_s=3600))
+    assert count(migrated_db, silent) == 0  # still waiting for the broker's backlog
+    await run_timers_for(1.0, AlertSettings(timers_start_after_s=0))
+    assert count(migrated_db, silent) == 1
 
 
 async def test_auto_dispatch_of_critical_alert_to_nearest_group(migrated_db: str, clock: Clock) -> None:
