@@ -121,22 +121,13 @@ def publisher(mqtt_url: str, plans: list[SealPlan], rate: float, seconds: float,
     client = BulkPublisher(host, port, f"bench-alerts-{os.getpid()}")
     published_at: dict[Faulty, float] = {}
     ready_at = time.time()
-    time.sleep(max(0.0, start - ready_at))
-    i = 0
-    while i < len(packets):
-        due = min(len(packets), int((time.time() - start) * rate) + 1, i + client.MAX_IN_FLIGHT - client.in_flight())
-        if due <= i:  # nothing due yet, or the broker lags behind its acknowledgements
-            time.sleep(0.002)
-            continue
-        sent_at = time.time()
-        client.send(packets[i:due])
-        for k in range(bisect_left(faulty, i), bisect_left(faulty, due)):
-            published_at[first_faulty[faulty[k]]] = sent_at
-        i = due
+
+    def sent(i: int, j: int, at: float) -> None:
+        for k in range(bisect_left(faulty, i), bisect_left(faulty, j)):
+            published_at[first_faulty[faulty[k]]] = at
+
+    client.send_on_schedule(packets, start, rate, sent)
     elapsed = time.time() - max(start, ready_at)
-    deadline = time.time() + 30
-    while client.in_flight() and time.time() < deadline:
-        time.sleep(0.05)
     client.close()
     out.put({"published_at": published_at, "messages": len(messages), "seconds": elapsed, "late_s": ready_at - start})
 

@@ -72,18 +72,7 @@ def publisher(mqtt_url: str, rate: float, seconds: float, ready: EventType, keys
     host, port = mqtt_host_port(mqtt_url)
     client = BulkPublisher(host, port, f"bench-pub-{uuid.uuid4().hex[:6]}")
     ready.set()
-    time.sleep(max(0.0, start - time.time()))
-    i = 0
-    while i < total:
-        due = min(total, int((time.time() - start) * rate) + 1, i + client.MAX_IN_FLIGHT - client.in_flight())
-        if due <= i:  # nothing due yet, or the broker lags behind its acknowledgements
-            time.sleep(0.002)
-            continue
-        client.send(packets[i:due])
-        i = due
-    deadline = time.time() + 30
-    while client.in_flight() and time.time() < deadline:
-        time.sleep(0.05)
+    client.send_on_schedule(packets, start, rate)
     client.close()
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
+from collections.abc import Callable
 
 
 def _remaining_length(n: int) -> bytes:
@@ -66,7 +68,32 @@ class BulkPublisher:
     def in_flight(self) -> int:
         return self.sent - self.acked
 
-    def close(self) -> None:
+    def send_on_schedule(
+        self,
+        packets: list[bytes],
+        start: float,
+        rate: float,
+        sent: Callable[[int, int, float], object] = lambda *_: None,
+    ) -> None:
+        """Write ``packets[k]`` at ``start + k / rate`` (epoch s), all that are due in one write;
+        ``sent(i, j, t)`` is told that ``packets[i:j]`` went at ``t``."""
+        time.sleep(max(0.0, start - time.time()))
+        i = 0
+        while i < len(packets):
+            due = min(len(packets), int((time.time() - start) * rate) + 1, i + self.MAX_IN_FLIGHT - self.in_flight())
+            if due <= i:  # nothing due yet, or the broker lags behind its acknowledgements
+                time.sleep(0.002)
+                continue
+            sent_at = time.time()
+            self.send(packets[i:due])
+            sent(i, due, sent_at)
+            i = due
+
+    def close(self, drain_s: float = 30.0) -> None:
+        """Wait up to ``drain_s`` for the outstanding PUBACKs, then disconnect."""
+        deadline = time.time() + drain_s
+        while self.in_flight() and time.time() < deadline:
+            time.sleep(0.05)
         self.sock.sendall(b"\xe0\x00")  # DISCONNECT
         self.sock.close()
 
