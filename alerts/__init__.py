@@ -1,4 +1,4 @@
-"""Alerts from observations, fixes and timers (issue 5).
+"""Alerts from observations, fixes and timers.
 
 ``alerts.rules`` (pure, one module per rule) → ``alerts.dedup`` (one open alert per transit and
 type) → ``alerts.service.AlertService`` (database, history, stream, customs arrival). Operators

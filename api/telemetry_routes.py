@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 import ingest.metrics  # noqa: F401  # registers the ingest metrics so /metrics always names them
 from api.deps import Conn, SettingsDep, UtcDatetime, get_pool
-from api.seal_status import STATUS_COLORS, SealStatus, classify
+from maps.seal_status import STATUS_COLORS, SealStatus, classify
 from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.logging import get_logger
 

@@ -12,7 +12,7 @@ after another, cycling through the faults one fix decides: seal opened, seal tam
 (one fix 40 km off the road) and battery collapse. For each, the time from the publish of the
 fix that shows it to the alert raised on ``/api/alerts/stream`` is measured. Faults that need
 a dwell time by design (route deviation: 3 fixes and 60 s outside; stop: 5 min; signal lost and
-overdue: timers) then go through the same path. Floor (issue 5): p99 under 1 s at 8,000 fixes/s.
+overdue: timers) then go through the same path. Floor: p99 under 1 s at 8,000 fixes/s.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from alerts.settings import AlertSettings
 from bench import cpu
 from bench.mqtt_load import BulkPublisher, packet_ids, publish_packet
 from bench.scratch import scratch_database
+from launcher.demo import release_fleet
+from launcher.runner import service_commands, supervised
+from launcher.servers import Mosquitto, free_port, wait_for_port
 from sealwatch.config import mqtt_host_port
-from sealwatch.demo import release_fleet
-from sealwatch.runner import service_commands, supervised
-from sealwatch.services import Mosquitto, free_port, wait_for_port
 from sealwatch.wire import Fix, SealState
 from simulators.faults import Fault, FaultKind
 from simulators.fleet import Message, encode

@@ -32,9 +32,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bench.mqtt_load import BulkPublisher, packet_ids, publish_packet
 from bench.scratch import scratch_database
 from ingest.worker import IngestWorker
+from launcher.servers import Mosquitto
 from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.fixes import FixRecord
-from sealwatch.services import Mosquitto
 from sealwatch.wire import SigningKey, sign
 from store.db import connect
 from store.migrate import migrate

@@ -20,7 +20,7 @@ from folium.plugins import Realtime
 from folium.template import Template
 from folium.utilities import JsCode
 
-from api.seal_status import STATUS_COLORS, STATUS_LABELS
+from maps.seal_status import STATUS_COLORS, STATUS_LABELS
 from sealwatch.config import Settings
 from sealwatch.geography import ROUTES, PlaceKind, offices, route_lonlat
 from sealwatch.logging import get_logger

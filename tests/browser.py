@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from sealwatch.services import free_port
+from launcher.servers import free_port
 
 CHROMIUM = shutil.which("chromium")
 

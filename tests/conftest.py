@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sealwatch.services import Mosquitto, start_embedded_postgres
+from launcher.servers import Mosquitto, start_embedded_postgres
 from store.migrate import migrate
 
 

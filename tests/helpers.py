@@ -19,8 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from psycopg.rows import dict_row
 
 from ingest.worker import IngestWorker
+from launcher.servers import free_port
 from sealwatch.config import Settings, mqtt_credentials, mqtt_host_port
-from sealwatch.services import free_port
 from sealwatch.wire import Fix, SealState, SigningKey, encode_batch, encode_single, sign, telemetry_topic
 from store.seal_keys import provision
 

@@ -15,7 +15,7 @@ COMMANDS = ["demo", "up", "ingest", "api", "simulate", "migrate", "user", "schem
 
 def sealwatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sealwatch.cli", *args], capture_output=True, text=True, timeout=120, env=env
+        [sys.executable, "-m", "launcher.cli", *args], capture_output=True, text=True, timeout=120, env=env
     )
 
 

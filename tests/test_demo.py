@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sealwatch.services import free_port
+from launcher.servers import free_port
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def _run_demo(data_dir: Path, seals: int, path_env: str) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MQTT_URL")}
     env.update(SEALWATCH_DATA_DIR=str(data_dir), PATH=path_env, SEALWATCH_DEMO_PASSWORD=DEMO_PASSWORD)
-    argv = [sys.executable, "-m", "sealwatch.cli", "demo", "--no-browser", "--duration", "60"]
+    argv = [sys.executable, "-m", "launcher.cli", "demo", "--no-browser", "--duration", "60"]
     argv += ["--seals", str(seals), "--interval", "0.5", "--port", str(port)]
     demo = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"

@@ -21,10 +21,10 @@ import pytest
 from psycopg.rows import dict_row
 
 from alerts.settings import AlertSettings
+from launcher.demo import release_fleet
+from launcher.runner import serve_ingest
+from launcher.servers import Mosquitto
 from sealwatch.config import Settings, mqtt_host_port
-from sealwatch.demo import release_fleet
-from sealwatch.runner import serve_ingest
-from sealwatch.services import Mosquitto
 from simulators.clock import SimClock
 from simulators.faults import Fault, FaultKind
 from simulators.fleet import Fleet, run_fleet

@@ -20,8 +20,8 @@ from alerts.groups import consume_group_positions
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from api.app import create_app
+from launcher.servers import Mosquitto
 from sealwatch.config import Settings, mqtt_host_port
-from sealwatch.services import Mosquitto
 from simulators.groups import VirtualGroup, run_groups
 from tests.alerts.conftest import Clock, fix, insert_transit, obs, rows
 from tests.helpers import publish_all, serve_app, wait_until

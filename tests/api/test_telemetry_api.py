@@ -19,10 +19,10 @@ from psycopg.rows import dict_row
 
 from api import telemetry_routes
 from api.app import create_app
-from api.seal_status import STATUS_COLORS, SealStatus, classify
+from launcher.servers import Mosquitto, free_port
+from maps.seal_status import STATUS_COLORS, SealStatus, classify
 from sealwatch.config import Settings
 from sealwatch.fixes import FixRecord
-from sealwatch.services import Mosquitto, free_port
 from store.fixes import FixWriter
 from tests.login import auth
 

@@ -15,7 +15,7 @@ from store.users import verify_password
 def sealwatch(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "sealwatch.cli", "user", *args],
+        [sys.executable, "-m", "launcher.cli", "user", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -25,8 +25,8 @@ from schemathesis import GenerationMode
 
 from api.app import create_app
 from customs.demo_fleet import release_demo_fleet
+from launcher.servers import Mosquitto
 from sealwatch.config import Settings
-from sealwatch.services import Mosquitto
 from store.migrate import migrate
 from tests.helpers import serve_app
 from tests.login import auth

@@ -25,7 +25,7 @@ def _tamper(url: str, statement: str) -> None:
 def _cli_verify(url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "sealwatch.cli", "audit", "verify"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "launcher.cli", "audit", "verify"], env=env, capture_output=True, text=True, timeout=120
     )
 
 

@@ -15,7 +15,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from sealwatch.services import Mosquitto
+from launcher.servers import Mosquitto
 from tests.helpers import SealKeys, count, make_fix, minutes_ago, publish_all, telemetry, wait_until
 
 
@@ -29,7 +29,7 @@ def _start_ingest(db: str, mqtt_url: str, client_id: str, log: Path) -> subproce
         SEALWATCH_BATCH_MAX_WAIT_MS="100",
     )
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "sealwatch.cli", "ingest"], env=env, stdout=out, stderr=out)
+        return subprocess.Popen([sys.executable, "-m", "launcher.cli", "ingest"], env=env, stdout=out, stderr=out)
 
 
 async def test_sigkill_mid_stream_loses_and_duplicates_nothing(

@@ -16,8 +16,8 @@ import pytest
 import ingest.worker as worker_module
 from ingest.decode import Decoded, decode
 from ingest.worker import IngestWorker
+from launcher.servers import Mosquitto
 from sealwatch.fixes import FixRecord
-from sealwatch.services import Mosquitto
 from sealwatch.wire import encode_single
 from tests.helpers import (
     RunningWorker,

@@ -17,8 +17,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.worker import IngestWorker
+from launcher.servers import Mosquitto
 from sealwatch.config import Settings, mqtt_host_port
-from sealwatch.services import Mosquitto
 from store.migrate import migrate
 from tests.helpers import SealKeys, count, make_fix, minutes_ago, telemetry, wait_until
 

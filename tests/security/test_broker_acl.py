@@ -16,8 +16,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.worker import IngestWorker
-from sealwatch.broker_auth import BrokerAccounts, write_broker_auth
-from sealwatch.services import Mosquitto
+from launcher.broker_auth import BrokerAccounts, write_broker_auth
+from launcher.servers import Mosquitto
 from tests.helpers import RunningWorker, SealKeys, count, ingest_settings, make_fix, minutes_ago, wait_until
 
 SEAL_A, SEAL_B, GROUP_1, GROUP_2 = "AZS-ACL0001", "AZS-ACL0002", "grp-north", "grp-south"

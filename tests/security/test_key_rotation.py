@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from ingest.auth import KeyRing
 from ingest.decode import DecodeLimits, Reason, decode
 from ingest.worker import IngestWorker
-from sealwatch.services import Mosquitto
+from launcher.servers import Mosquitto
 from sealwatch.wire import telemetry_topic
 from store.seal_keys import SecretBox, load_verification_keys, provision, revoke
 from tests.helpers import (

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from ingest.worker import IngestWorker
-from sealwatch.services import Mosquitto
+from launcher.servers import Mosquitto
 from sealwatch.wire import SigningKey, encode_single, sign
 from store.seal_keys import new_secret
 from tests.helpers import (

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ingest.worker import IngestWorker
-from sealwatch.services import Mosquitto
+from launcher.servers import Mosquitto
 from simulators.clock import SimClock
 from simulators.faults import Fault, FaultKind
 from simulators.fleet import Fleet, run_fleet
@@ -59,7 +59,7 @@ async def test_simulate_command_publishes_to_the_broker(migrated_db: str, broker
         argv = [
             sys.executable,
             "-m",
-            "sealwatch.cli",
+            "launcher.cli",
             "simulate",
             "--seals",
             "4",
@@ -79,7 +79,7 @@ async def test_simulate_command_publishes_to_the_broker(migrated_db: str, broker
 
 
 def test_simulate_command_rejects_a_bad_fault_spec() -> None:
-    argv = [sys.executable, "-m", "sealwatch.cli", "simulate", "--fault", "explode:#1"]
+    argv = [sys.executable, "-m", "launcher.cli", "simulate", "--fault", "explode:#1"]
     done = subprocess.run(argv, capture_output=True, timeout=60)
     assert done.returncode != 0
     assert b"unknown fault kind" in done.stderr

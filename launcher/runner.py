@@ -212,7 +212,7 @@ def supervised(commands: dict[str, list[str]], env: dict[str, str]) -> Iterator[
 
 
 def _sealwatch(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sealwatch.cli", *args]
+    return [sys.executable, "-m", "launcher.cli", *args]
 
 
 def service_commands(port: int) -> dict[str, list[str]]:
@@ -263,28 +263,28 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
 @contextlib.contextmanager
 def private_servers(settings: Settings) -> Iterator[tuple[str, str]]:
     """DATABASE_URL / MQTT_URL if set; otherwise private servers under the data directory."""
-    from sealwatch import services
+    from launcher import servers
 
     data_dir = settings.data_dir.resolve()
-    url = settings.database_url or services.start_embedded_postgres(data_dir / "postgres")
-    broker: services.Mosquitto | None = None
+    url = settings.database_url or servers.start_embedded_postgres(data_dir / "postgres")
+    broker: servers.Mosquitto | None = None
     amqtt: subprocess.Popen[bytes] | None = None
     if settings.mqtt_url:
         mqtt_url = settings.mqtt_url
     elif shutil.which("mosquitto"):
-        broker = services.Mosquitto(data_dir=data_dir / "mosquitto").start()
+        broker = servers.Mosquitto(data_dir=data_dir / "mosquitto").start()
         mqtt_url = broker.url
     else:
-        port = services.free_port()
+        port = servers.free_port()
         log.info("mosquitto not installed; starting the embedded amqtt broker", port=port)
         amqtt = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
-                f"from sealwatch.services import run_amqtt_broker; run_amqtt_broker({port})",
+                f"from launcher.servers import run_amqtt_broker; run_amqtt_broker({port})",
             ]
         )
-        services.wait_for_port("127.0.0.1", port)
+        servers.wait_for_port("127.0.0.1", port)
         mqtt_url = f"mqtt://127.0.0.1:{port}"
     try:
         yield url, mqtt_url
@@ -297,7 +297,7 @@ def private_servers(settings: Settings) -> Iterator[tuple[str, str]]:
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from sealwatch.demo import release_fleet, run_fleet_until
+    from launcher.demo import release_fleet, run_fleet_until
     from store.migrate import migrate
 
     _interrupt_on_sigterm()

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from launcher.servers import PROJECT_ROOT
 from sealwatch.logging import get_logger
-from sealwatch.services import PROJECT_ROOT
 from sealwatch.wire import SEAL_ID_PATTERN
 
 log = get_logger(__name__)

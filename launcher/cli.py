@@ -81,7 +81,7 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sealwatch import runner
+    from launcher import runner
     from simulators import cli as simulate_cli
 
     parser = argparse.ArgumentParser(prog="sealwatch", description="Customs e-seal and transit tracking.")

@@ -52,7 +52,7 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
 class Mosquitto:
     """A Mosquitto process running the project's configuration on its own port and data dir.
 
-    With ``password_file`` and ``acl_file`` (sealwatch.broker_auth writes them) it runs the
+    With ``password_file`` and ``acl_file`` (launcher.broker_auth writes them) it runs the
     secured configuration instead: no anonymous clients, per-account topic ACLs.
     """
 
