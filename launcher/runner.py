@@ -236,7 +236,7 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     _interrupt_on_sigterm()
     url = database_url(settings)
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
-    migrate(url, settings.timescale)
+    migrate(url, settings.storage)
     port = args.port or settings.api_port
     with supervised(service_commands(port), _child_env(settings, url, mqtt_url)) as children:
         log.info("sealwatch is up", map=f"http://{settings.api_host}:{port}/")
@@ -302,7 +302,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     _interrupt_on_sigterm()
     with private_servers(settings) as (url, mqtt_url):
-        migrate(url, settings.timescale)
+        migrate(url, settings.storage)
         plans = release_fleet(url, args.seals, args.seed, faults=not args.no_faults)
         port = args.port or settings.api_port
         map_url = f"http://{settings.api_host}:{port}/"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,8 +21,11 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(default=None, validation_alias="MQTT_URL")
     data_dir: Path = Path(".sealwatch")
 
-    # Storage.
-    timescale: Literal["auto", "on", "off"] = "auto"
+    # Storage. "auto" takes TimescaleDB when the server has it preloaded, else native partitions;
+    # SEALWATCH_TIMESCALE=on|off is the older spelling of timescale|native.
+    storage: Literal["auto", "timescale", "native"] = Field(
+        default="auto", validation_alias=AliasChoices("SEALWATCH_STORAGE", "SEALWATCH_TIMESCALE", "storage")
+    )
     retention_days: int = Field(default=90, ge=1)
     partitions_ahead_days: int = Field(default=3, ge=1)
     compress_after_days: int = Field(default=7, ge=1)
@@ -71,6 +74,11 @@ class Settings(BaseSettings):
     # Logging.
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _storage_aliases(cls, value: object) -> object:
+        return {"on": "timescale", "off": "native"}.get(value, value) if isinstance(value, str) else value
 
 
 @lru_cache(maxsize=1)

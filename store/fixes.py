@@ -17,6 +17,7 @@ import psycopg
 
 from sealwatch.fixes import FixRecord
 from store import partitions
+from store.migrate import StorageMode, storage_mode
 
 FIX_COLUMNS = FixRecord._fields
 _COLS = ", ".join(FIX_COLUMNS)
@@ -65,9 +66,10 @@ class WriteResult:
 class FixWriter:
     """Writes batches on one connection it owns; not shared between threads."""
 
-    def __init__(self, conn: psycopg.Connection[dict[str, object]], mode: str) -> None:
+    def __init__(self, conn: psycopg.Connection[dict[str, object]], mode: StorageMode | None = None) -> None:
+        # The database knows its mode (recorded by the migration); ``mode`` only saves the look-up.
         self.conn = conn
-        self.mode = mode
+        self.mode = mode or storage_mode(conn)
         self._known_days: set[date] = set()
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS fixes_stage (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
