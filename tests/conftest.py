@@ -6,7 +6,8 @@ storage backend (the ``pg_backend`` lanes, in the test id as ``[native]`` / ``[t
 - native: ``SEALWATCH_TEST_PG`` (an admin URL), else the local PostgreSQL on 127.0.0.1:5432,
   else a private embedded PostgreSQL; migrated with ``SEALWATCH_STORAGE=native``.
 - timescale: ``SEALWATCH_TEST_TIMESCALE_PG``, a server with the timescaledb extension
-  preloaded; without it the lane is skipped (the summary says so).
+  preloaded; without it the lane's tests are not run (deselected, so they cost nothing) and
+  the summary says so in one line.
 
 A test for one backend only says ``@pytest.mark.backends("native")``. The broker is Mosquitto
 started with the project's configuration on a free port.
@@ -47,7 +48,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "pg_backend" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("backends")
         names = marker.args if marker else BACKENDS
-        metafunc.parametrize("pg_backend", names, indirect=True, scope="session")
+        metafunc.parametrize("pg_backend", names, indirect=True, scope="module")
+
+
+_LANE_NOT_RUN = pytest.StashKey[int]()
+
+
+def _lane(item: pytest.Item) -> object:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("pg_backend") if callspec is not None else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(TIMESCALE_ENV):
+        return
+    lane = [item for item in items if _lane(item) == "timescale"]
+    if lane:
+        items[:] = [item for item in items if _lane(item) != "timescale"]
+        config.hook.pytest_deselected(items=lane)
+        config.stash[_LANE_NOT_RUN] = len(lane)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if n := config.stash.get(_LANE_NOT_RUN, 0):
+        terminalreporter.write_sep(
+            "-", f"timescale lane skipped: {n} tests not run ({TIMESCALE_ENV} names no TimescaleDB server)"
+        )
 
 
 def _reachable(url: str) -> bool:
@@ -58,7 +84,16 @@ def _reachable(url: str) -> bool:
         return False
 
 
-def _timescale_admin_url() -> str:
+@pytest.fixture(scope="session")
+def native_admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("SEALWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    if _reachable(url):
+        return url
+    return start_embedded_postgres(tmp_path_factory.mktemp("pg") / "data")
+
+
+@pytest.fixture(scope="session")
+def timescale_admin_url() -> str:
     url = os.environ.get(TIMESCALE_ENV)
     if not url:
         pytest.skip(f"timescale lane: set {TIMESCALE_ENV} to a PostgreSQL server with timescaledb preloaded")
@@ -71,18 +106,18 @@ def _timescale_admin_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def pg_backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> PgBackend:
-    """The storage backend of this lane and the admin URL of its server."""
-    if request.param == "timescale":
-        return PgBackend("timescale", _timescale_admin_url())
-    url = os.environ.get("SEALWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    if not _reachable(url):
-        url = start_embedded_postgres(tmp_path_factory.mktemp("pg") / "data")
-    return PgBackend("native", url)
+@pytest.fixture(scope="module")
+def pg_backend(request: pytest.FixtureRequest) -> PgBackend:
+    """The storage backend of this lane and the admin URL of its server.
+
+    Module-scoped lanes: a module's tests run on one backend, then on the next, close to the
+    time they were collected (some build their data from a module-level "now").
+    """
+    name: StorageMode = request.param
+    return PgBackend(name, request.getfixturevalue(f"{name}_admin_url"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pg_admin_url(pg_backend: PgBackend) -> str:
     return pg_backend.admin_url
 
