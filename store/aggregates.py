@@ -42,7 +42,7 @@ _LOCK_KEY = 0x5EA1_0300
 # Fixes are committed within seconds of received_at; this margin covers batches in flight at refresh time.
 IN_FLIGHT_MARGIN = timedelta(minutes=5)
 # Store-and-forward seals deliver late; fixes older than this at delivery are not rolled up again.
-MAX_LATENESS = timedelta(days=7)
+MAX_LATENESS = partitions.LATE_FIX_WINDOW
 
 _ROLLUP = """
 INSERT INTO history_seal_hourly AS h (seal_id, bucket, fixes, first_t, last_t, first_lat, first_lon,

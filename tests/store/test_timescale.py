@@ -10,9 +10,9 @@ import pytest
 from psycopg.rows import dict_row
 
 from sealwatch.fixes import FixRecord
-from store import partitions
+from store import aggregates, partitions
 from store.fixes import FixWriter
-from tests.tsdb import pause_jobs, run_jobs
+from tests.tsdb import materialized_seal_hours, pause_jobs, run_jobs
 
 pytestmark = pytest.mark.backends("timescale")
 
@@ -73,3 +73,20 @@ def test_retention_policy_drops_whole_chunks(migrated_db: str) -> None:
         remaining = conn.execute("SELECT min(t) AS t, count(*) AS n FROM fixes").fetchone()
         assert len(_chunks(conn)) == 2
     assert remaining is not None and remaining["n"] == 20 and remaining["t"] > NOW - timedelta(days=30)
+
+
+def test_aggregate_policy_never_refreshes_hours_that_retention_dropped(migrated_db: str) -> None:
+    """With retention shorter than the aggregate's week, its policy must not erase dropped days."""
+    five_days_ago = (NOW - timedelta(days=5)).replace(hour=10, minute=0, second=0)
+    with psycopg.connect(migrated_db, row_factory=dict_row, autocommit=True) as conn:
+        FixWriter(conn).write(_fixes("AZS-000001", five_days_ago, 120), [])
+        aggregates.refresh(conn, full=True)
+        kept = materialized_seal_hours(conn)
+        assert kept == 2
+        partitions.maintain(conn, "timescale", retention_days=3, ahead_days=3, compress_after_days=7)
+        pause_jobs(conn)
+        assert run_jobs(conn, "policy_retention") == 1
+        assert run_jobs(conn, "policy_refresh_continuous_aggregate") == 1
+        left = conn.execute("SELECT count(*) AS n FROM fixes").fetchone()
+        assert left is not None and left["n"] == 0
+        assert materialized_seal_hours(conn) == kept
