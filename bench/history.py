@@ -229,8 +229,8 @@ def fixes_size(conn: psycopg.Connection[Any], mode: StorageMode) -> tuple[float,
     return int(r["total"] or 0) / 1e6, int(r["idx"] or 0) / 1e6
 
 
-def compress(conn: psycopg.Connection[Any]) -> tuple[int, int, float]:
-    """Run the compression policy's job now; returns (chunks compressed, chunks, seconds)."""
+def compress(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Run the compression policy's job now: chunks compressed of all, seconds, and their MB before and after."""
     t0 = time.perf_counter()
     for job in conn.execute(
         "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression'"
@@ -239,11 +239,15 @@ def compress(conn: psycopg.Connection[Any]) -> tuple[int, int, float]:
     seconds = time.perf_counter() - t0
     conn.execute("VACUUM ANALYZE")
     row = conn.execute(
-        """SELECT count(*) FILTER (WHERE is_compressed) AS n, count(*) AS total
-           FROM timescaledb_information.chunks WHERE hypertable_name = 'fixes'"""
+        """SELECT (SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'fixes') AS total,
+                  count(*) AS n, sum(before_compression_total_bytes) AS before,
+                  sum(after_compression_total_bytes) AS after
+           FROM chunk_compression_stats('fixes') WHERE compression_status = 'Compressed'"""
     ).fetchone()
     assert row is not None
-    return int(row["n"]), int(row["total"]), seconds
+    before, after = int(row["before"] or 0) / 1e6, int(row["after"] or 0) / 1e6
+    return {"compressed": int(row["n"]), "chunks": int(row["total"]), "compress_s": seconds,
+            "compressed_mb": f"{before:,.0f} -> {after:,.0f} ({before / after if after else 0:.1f}x)"}  # fmt: skip
 
 
 async def measure(url: str, transits: list[dict[str, Any]], days: int, start: datetime, seed: int) -> dict[str, Any]:
@@ -323,12 +327,11 @@ def run_backend(mode: StorageMode, admin: str, args: argparse.Namespace, n_trans
         results.append({**common, **r, "label": mode, "size_mb": size_mb, "index_mb": index_mb})
         if mode == "timescale":
             with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
-                compressed, chunks, compress_s = compress(conn)
+                done = compress(conn)
                 size_mb, index_mb = fixes_size(conn, mode)
             r = asyncio.run(measure(url, transits, args.days, start, args.seed))
-            label = f"timescale, {compressed} of {chunks} daily chunks compressed"
-            extra = {"size_mb": size_mb, "index_mb": index_mb, "compress_s": compress_s}
-            results.append({**common, **r, "label": label, **extra})
+            label = f"timescale, {done['compressed']} of {done['chunks']} daily chunks compressed"
+            results.append({**common, **r, **done, "label": label, "size_mb": size_mb, "index_mb": index_mb})
     return results
 
 
@@ -378,6 +381,7 @@ def report(results: list[dict[str, Any]], days: int) -> bool:
     ]  # fmt: skip
     if any("compress_s" in r for r in results):
         rows.append(("compression job, s", [f"{r['compress_s']:.1f}" if "compress_s" in r else "-" for r in results]))
+        rows.append(("compressed chunks, MB before -> after", [r.get("compressed_mb", "-") for r in results]))
     width = max(len(name) for name, _ in rows)
     cols = [max(len(r["label"]), *(len(v[i]) for _, v in rows)) for i, r in enumerate(results)]
     print()
