@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # Storage. "auto" takes TimescaleDB when the server has it preloaded, else native partitions;
     # SEALWATCH_TIMESCALE=on|off is the older spelling of timescale|native.
     storage: Literal["auto", "timescale", "native"] = Field(
-        default="auto", validation_alias=AliasChoices("SEALWATCH_STORAGE", "SEALWATCH_TIMESCALE", "storage")
+        default="auto", validation_alias=AliasChoices("SEALWATCH_STORAGE", "SEALWATCH_TIMESCALE")
     )
     retention_days: int = Field(default=90, ge=1)
     partitions_ahead_days: int = Field(default=3, ge=1)

@@ -10,6 +10,7 @@ import pytest
 from psycopg.rows import dict_row
 from structlog.testing import capture_logs
 
+from sealwatch.config import Settings
 from store.migrate import (
     MigrationError,
     TimescaleSupport,
@@ -150,3 +151,18 @@ def test_every_migration_has_a_variant_for_each_mode() -> None:
     assert "create_hypertable('fixes', by_range('t'" in timescale
     native = {m.version: m for m in discover("native")}[2]
     assert native.variant == "native" and "PARTITION BY RANGE (t)" in native.sql
+
+
+def test_storage_setting_and_its_older_spelling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEALWATCH_STORAGE", raising=False)
+    monkeypatch.delenv("SEALWATCH_TIMESCALE", raising=False)
+    assert Settings().storage == "auto"
+    monkeypatch.setenv("SEALWATCH_TIMESCALE", "off")
+    assert Settings().storage == "native"
+    monkeypatch.setenv("SEALWATCH_TIMESCALE", "on")
+    assert Settings().storage == "timescale"
+    monkeypatch.setenv("SEALWATCH_STORAGE", "native")  # the new name wins
+    assert Settings().storage == "native"
+    monkeypatch.setenv("SEALWATCH_STORAGE", "postgres")
+    with pytest.raises(ValueError, match="auto"):
+        Settings()
