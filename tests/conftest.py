@@ -110,8 +110,8 @@ def timescale_admin_url() -> str:
 def pg_backend(request: pytest.FixtureRequest) -> PgBackend:
     """The storage backend of this lane and the admin URL of its server.
 
-    Module-scoped lanes: a module's tests run on one backend, then on the next, close to the
-    time they were collected (some build their data from a module-level "now").
+    Module-scoped lanes: a module's tests run on one backend and straight after on the next, so
+    data that a module builds from a module-level "now" is as fresh on both.
     """
     name: StorageMode = request.param
     return PgBackend(name, request.getfixturevalue(f"{name}_admin_url"))
