@@ -24,7 +24,10 @@ from sealwatch.config import Settings
 from sealwatch.logging import get_logger
 
 if TYPE_CHECKING:
+    from alerts.service import AlertService
     from alerts.settings import AlertSettings
+    from geofence.live import LiveGeofence
+    from ingest.judging import Committed, Key, Owns
 
 log = get_logger(__name__)
 
@@ -89,14 +92,34 @@ async def _every(seconds: float, job: Callable[[], None], what: str, stop: async
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+class Judging:
+    """Ingest's downstream (``ingest.judging.Downstream``): each committed batch goes through the
+    geofence engine, then the alert rules, whose transaction also marks the batch judged."""
+
+    def __init__(self, geofence: LiveGeofence, alerts: AlertService) -> None:
+        self.geofence = geofence
+        self.alerts = alerts
+
+    async def judge(self, batch: Committed) -> None:
+        observations = await self.geofence.on_batch(batch.records, every=batch.recovering)
+        await self.alerts.on_batch(batch.records, observations, then=batch.mark_judged)
+
+    async def own(self, owns: Owns | None, rebuild: Owns, exclude: set[Key]) -> None:
+        await self.geofence.own(owns, rebuild, exclude)
+
+
 async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: AlertSettings | None = None) -> None:
-    """Ingest with the engine behind it: each committed batch goes through geofence, then alerts."""
+    """Ingest with the engine behind it: each committed batch goes through geofence, then alerts.
+
+    With ``SEALWATCH_NATS_URL`` the worker takes its share of the seals' partitions from NATS
+    JetStream (``MQTT_URL`` is then the NATS server's MQTT listener, for dispatches and groups).
+    """
     from alerts.groups import consume_group_positions
     from alerts.service import AlertService
     from alerts.settings import get_alert_settings
     from geofence.live import LiveGeofence
-    from ingest.worker import IngestWorker
-    from sealwatch.fixes import FixRecord
+    from ingest.partitioned import PartitionedWorker
+    from ingest.worker import IngestWorker, Worker
     from store.db import database_url
 
     url = database_url(settings)
@@ -105,17 +128,18 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     if alert_settings.mqtt_url is None:
         alert_settings = alert_settings.model_copy(update={"mqtt_url": mqtt_url})
     geofence = LiveGeofence(url)
-    await geofence.start()
+    await geofence.reload()  # the worker rebuilds per-seal state for the seals it judges
     # What start-up loaded (engine model, imports) lives as long as the process: keep the
     # collector's full passes off it, they otherwise stall the loop on a busy stream.
     gc.collect()
     gc.freeze()
     alerts = AlertService(url, alert_settings, publish=None)
-
-    async def check(records: list[FixRecord]) -> None:
-        await alerts.on_batch(records, await geofence.on_batch(records))
-
-    worker = IngestWorker(settings, url, mqtt_url, hooks=[check])
+    judging = Judging(geofence, alerts)
+    worker: Worker
+    if settings.nats_url:
+        worker = PartitionedWorker(settings, url, settings.nats_url, mqtt_url, downstream=judging)
+    else:
+        worker = IngestWorker(settings, url, mqtt_url, downstream=judging)
     background = [
         asyncio.create_task(_every(MAINTENANCE_INTERVAL_S, lambda: _maintain_storage(url, settings), "storage", stop)),
         asyncio.create_task(_every(AGGREGATES_INTERVAL_S, lambda: _refresh_aggregates(url), "aggregates", stop)),

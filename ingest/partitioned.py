@@ -1,0 +1,456 @@
+"""Seal-partitioned ingest workers on NATS JetStream, with failover.
+
+Seals publish MQTT to the NATS server's MQTT listener. The server maps each seal's topic to one
+of N partitions (a subject mapping in config/nats-server.conf: ``seals.*.telemetry`` →
+``sealwatch.part.{{partition(N,1)}}.{{wildcard(1)}}``, an FNV-1a hash of the seal id), and its
+MQTT layer stores every QoS 1 message in the ``$MQTT_msgs`` stream (replicated in a cluster)
+before it acknowledges the seal. Each partition has a durable consumer on that stream, so one
+seal's messages come to one worker, in order.
+
+Which worker reads which partition is decided by leases in a JetStream key-value bucket whose
+entries expire (``SEALWATCH_LEASE_S``): a worker renews its leases every second, takes free
+partitions up to its fair share of the live workers, and hands extra ones back when workers join.
+A dead worker's leases expire and the survivors take its partitions over. Taking one over:
+
+1. fence it in PostgreSQL: ``ingest_partitions.epoch`` := the lease's revision; the old owner's
+   write and judging transactions check their epoch and fail from then on;
+2. rebuild the engine state of its seals from storage and judge what the old owner stored but
+   did not judge (ingest/judging.py);
+3. read on from its stored position: a new durable consumer starting after
+   ``ingest_positions.written_seq`` (written in each batch's transaction) replaces the old one.
+
+A batch is acknowledged to the broker after it is committed; messages of a partition arrive in
+order and a redelivered one below what was taken is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import aiomqtt
+import nats
+import psycopg
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    NotFoundError,
+)
+from nats.js.kv import KeyValue
+from psycopg.rows import tuple_row
+
+from ingest.judging import Downstream
+from ingest.worker import BatchHook, Worker, _Pending, _sleep_or_stop
+from sealwatch.config import Settings, mqtt_credentials, mqtt_host_port
+from sealwatch.logging import get_logger
+from store.db import connect
+
+log = get_logger(__name__)
+
+MQTT_STREAM = "$MQTT_msgs"  # the NATS MQTT layer's own stream of QoS 1 messages
+MQTT_PREFIX = "$MQTT.msgs."
+PARTITION_SUBJECT = "sealwatch.part"
+LEASES = "sealwatch_ingest"
+CONSUMER_PREFIX = "sealwatch-p"
+RENEW_S = 1.0
+ACK_WAIT_S = 60.0
+FETCH_BATCH = 2000
+MAX_ACK_PENDING = 20_000
+
+
+def partition_of(seal_id: str, partitions: int) -> int:
+    """The partition the broker maps a seal to: FNV-1a (32 bit) of its id, modulo N."""
+    h = 0x811C9DC5
+    for byte in seal_id.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h % partitions
+
+
+def filter_subject(partition: int, partitions: int) -> str:
+    """Partition N (one past the last) holds what the mapping leaves alone: malformed topics
+    under ``seals/``, dead-lettered like any bad message."""
+    if partition == partitions:
+        return f"{MQTT_PREFIX}seals.>"
+    return f"{MQTT_PREFIX}{PARTITION_SUBJECT}.{partition}.*"
+
+
+def topic_of(subject: str) -> str:
+    """The MQTT topic a seal published on, from the subject its message is stored under."""
+    subject = subject.removeprefix(MQTT_PREFIX)
+    if subject.startswith(PARTITION_SUBJECT + "."):
+        seal_id = subject.split(".", 3)[3]
+        return f"seals/{seal_id}/telemetry"
+    return subject.replace(".", "/")
+
+
+@dataclass(slots=True)
+class _Lease:
+    revision: int
+    renewed: float
+    fetcher: asyncio.Task[None] | None = None
+    subject: str = ""
+
+
+@dataclass(slots=True)
+class _View:
+    members: list[str] = field(default_factory=list)
+    holders: dict[int, str] = field(default_factory=dict)
+
+
+class PartitionedWorker(Worker):
+    """Ingest from the partitions of the NATS MQTT stream this worker holds leases on."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database_url: str,
+        nats_url: str,
+        mqtt_url: str | None = None,
+        hooks: Sequence[BatchHook] = (),
+        downstream: Downstream | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        super().__init__(settings, database_url, hooks, downstream)
+        self.nats_servers = [u.strip() for u in nats_url.split(",") if u.strip()]
+        self.mqtt_url = mqtt_url
+        self.partitions = settings.partitions
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.leases: dict[int, _Lease] = {}
+        self.epochs: dict[int, int] = {}  # read by the write thread
+        self._taken: dict[int, int] = {}  # partition → highest stream seq taken into a batch
+        self._room = asyncio.Event()
+        self._room.set()
+        self._js: JetStreamContext | None = None
+        self._kv: KeyValue | None = None
+        self._partition_cache = lru_cache(maxsize=200_000)(lambda seal: partition_of(seal, self.partitions))
+
+    @property
+    def owned(self) -> list[int]:
+        return sorted(self.leases)
+
+    def owns(self, seal_id: str) -> bool:
+        return self._partition_of(seal_id) in self.leases
+
+    def _partition_of(self, seal_id: str) -> int:
+        return int(self._partition_cache(seal_id))
+
+    # -- the broker ----------------------------------------------------------------------------
+
+    async def _receive(self, stop: asyncio.Event) -> None:
+        nc = await nats.connect(
+            servers=self.nats_servers,
+            name=f"sealwatch-ingest-{self.worker_id}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=5,
+        )
+        try:
+            self._js = nc.jetstream(timeout=5)
+            await self._setup(self._js)
+            if self.downstream is not None:
+                await self.downstream.own(self.owns, lambda _: False, set())
+            self.subscribed.set()
+            log.info("partitioned ingest started", worker=self.worker_id, partitions=self.partitions)
+            renewing = asyncio.create_task(self._renew_until(stop), name="ingest-leases")
+            try:
+                while not stop.is_set():
+                    try:
+                        await self._balance()
+                    except (nats.errors.Error, TimeoutError) as exc:
+                        log.warning("partition balancing failed; retrying", error=repr(exc))
+                    await _sleep_or_stop(stop, RENEW_S)
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
+                await self._release(self.owned, stopping=True)
+        finally:
+            self.subscribed.clear()
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    async def _setup(self, js: JetStreamContext) -> None:
+        """The MQTT stream (created by the server for the first MQTT client), the lease bucket,
+        and a consumer for every partition, so no partition's messages go unkept."""
+        info = await self._mqtt_stream(js)
+        try:
+            self._kv = await js.key_value(LEASES)
+        except BucketNotFoundError:
+            self._kv = await js.create_key_value(
+                bucket=LEASES, ttl=self.settings.lease_s, history=1, replicas=info.config.num_replicas or 1
+            )
+        existing = {c.name for c in await js.consumers_info(MQTT_STREAM)}
+        for p in range(self.partitions + 1):
+            if not any(name.startswith(f"{CONSUMER_PREFIX}{p}-") for name in existing):
+                await js.add_consumer(MQTT_STREAM, self._consumer_config(p, 0, 0))
+
+    async def _mqtt_stream(self, js: JetStreamContext) -> Any:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return await js.stream_info(MQTT_STREAM)
+            except NotFoundError:
+                if time.monotonic() > deadline:
+                    raise
+                await self._touch_mqtt()
+                await asyncio.sleep(0.2)
+
+    async def _touch_mqtt(self) -> None:
+        """The server sets up its MQTT streams when the first MQTT client connects."""
+        if self.mqtt_url is None:
+            return
+        host, port = mqtt_host_port(self.mqtt_url)
+        username, password = mqtt_credentials(self.mqtt_url)
+        with contextlib.suppress(aiomqtt.MqttError):
+            async with aiomqtt.Client(
+                host,
+                port,
+                identifier=f"sealwatch-setup-{self.worker_id}",
+                username=username,
+                password=password,
+                timeout=5,
+            ):
+                pass
+
+    def _consumer_config(self, partition: int, epoch: int, written_seq: int) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=f"{CONSUMER_PREFIX}{partition}-e{epoch}",
+            filter_subject=filter_subject(partition, self.partitions),
+            ack_policy=AckPolicy.ALL,
+            ack_wait=ACK_WAIT_S,
+            max_ack_pending=MAX_ACK_PENDING,
+            max_deliver=-1,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if written_seq else DeliverPolicy.ALL,
+            opt_start_seq=written_seq + 1 if written_seq else None,
+        )
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    async def _renew_until(self, stop: asyncio.Event) -> None:
+        kv = self._kv
+        assert kv is not None
+        while not stop.is_set():
+            try:
+                await kv.put(f"member.{self.worker_id}", b"1")
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("cannot renew membership", error=repr(exc))
+            for p, lease in list(self.leases.items()):
+                try:
+                    lease.revision = await kv.update(f"partition.{p}", self.worker_id.encode(), last=lease.revision)
+                    lease.renewed = time.monotonic()
+                except KeyWrongLastSequenceError:
+                    log.warning("partition lease lost", partition=p)
+                    await self._drop(p)
+                except (nats.errors.Error, TimeoutError) as exc:
+                    if time.monotonic() - lease.renewed > self.settings.lease_s:
+                        log.warning("partition lease expired unrenewed", partition=p, error=repr(exc))
+                        await self._drop(p)
+            await _sleep_or_stop(stop, RENEW_S)
+
+    async def _view(self) -> _View:
+        kv = self._kv
+        assert kv is not None
+        view = _View()
+        try:
+            keys = await kv.keys()
+        except NoKeysError:
+            keys = []
+        view.members = sorted(k.removeprefix("member.") for k in keys if k.startswith("member."))
+        for key in keys:
+            if key.startswith("partition."):
+                with contextlib.suppress(KeyNotFoundError):
+                    entry = await kv.get(key)
+                    if entry.value:
+                        view.holders[int(key.removeprefix("partition."))] = entry.value.decode()
+        return view
+
+    async def _balance(self) -> None:
+        """Take free partitions up to this worker's share of the live workers; hand back extras."""
+        kv = self._kv
+        assert kv is not None
+        view = await self._view()
+        if self.worker_id not in view.members:
+            return  # not yet visible to the others
+        total = self.partitions + 1
+        base, extra = divmod(total, len(view.members))
+        share = base + (1 if view.members.index(self.worker_id) < extra else 0)
+        if len(self.leases) > share:
+            await self._release(self.owned[share:])
+            return
+        for p in range(total):
+            if len(self.leases) >= share:
+                break
+            if p in self.leases or p in view.holders:
+                continue
+            try:
+                revision = await kv.create(f"partition.{p}", self.worker_id.encode())
+            except KeyWrongLastSequenceError:
+                continue  # another worker was quicker
+            self.leases[p] = _Lease(revision, time.monotonic())
+            try:
+                await self._take_over(p, revision)
+            except Exception:
+                log.exception("taking a partition over failed; handing it back", partition=p)
+                await self._release([p])
+
+    async def _take_over(self, p: int, revision: int) -> None:
+        started = time.monotonic()
+        written = await asyncio.to_thread(self._claim, p, revision)
+        if written is None:
+            raise RuntimeError(f"partition {p} has a newer epoch than lease revision {revision} (broker reset?)")
+        self.epochs[p] = revision
+        await self._recover([p], self.owns, lambda seal: self._partition_of(seal) == p, {p: revision})
+        js = self._js
+        assert js is not None
+        info = await js.stream_info(MQTT_STREAM)
+        if written > info.state.last_seq:
+            log.error("stored position beyond the broker's stream (was it reset?); reading all it holds", partition=p)
+            written = 0
+        config = self._consumer_config(p, revision, written)
+        await js.add_consumer(MQTT_STREAM, config)
+        for c in await js.consumers_info(MQTT_STREAM):
+            if c.name.startswith(f"{CONSUMER_PREFIX}{p}-") and c.name != config.durable_name:
+                with contextlib.suppress(NotFoundError):
+                    await js.delete_consumer(MQTT_STREAM, c.name)
+        assert config.durable_name is not None
+        subscription = await js.pull_subscribe_bind(config.durable_name, MQTT_STREAM)
+        self._taken[p] = written
+        lease = self.leases[p]
+        lease.fetcher = asyncio.create_task(self._fetch(p, subscription), name=f"ingest-p{p}")
+        log.info(
+            "partition taken over",
+            partition=p,
+            epoch=revision,
+            from_seq=written + 1,
+            seconds=round(time.monotonic() - started, 2),
+        )
+
+    def _claim(self, p: int, epoch: int) -> int | None:
+        """Fence the partition with this epoch; returns its stored position (None: a newer epoch holds it)."""
+        with connect(self.database_url) as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(
+                """INSERT INTO ingest_partitions (partition, epoch, owner, taken_at) VALUES (%s, %s, %s, now())
+                   ON CONFLICT (partition) DO UPDATE SET epoch = EXCLUDED.epoch, owner = EXCLUDED.owner,
+                          taken_at = EXCLUDED.taken_at
+                   WHERE ingest_partitions.epoch < EXCLUDED.epoch RETURNING epoch""",
+                (p, epoch, self.worker_id),
+            )
+            if cur.fetchone() is None:
+                return None
+            row = cur.execute("SELECT written_seq FROM ingest_positions WHERE partition = %s", (p,)).fetchone()
+            return int(row[0]) if row else 0
+
+    async def _release(self, partitions: list[int], stopping: bool = False) -> None:
+        """Stop reading, store and acknowledge what was read, let the judging finish, hand back."""
+        if not partitions:
+            return
+        for p in partitions:
+            await self._stop_fetching(p)
+        await self._commit()
+        await self._handoff.join()
+        kv = self._kv
+        for p in partitions:
+            lease = self.leases.pop(p, None)
+            self.epochs.pop(p, None)
+            if lease is not None and kv is not None:
+                with contextlib.suppress(nats.errors.Error, TimeoutError):
+                    await kv.delete(f"partition.{p}", last=lease.revision)
+        if kv is not None and stopping:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await kv.delete(f"member.{self.worker_id}")
+        if self.downstream is not None and not stopping:
+            await self.downstream.own(self.owns, lambda _: False, set())
+        log.info("partitions handed back", partitions=partitions)
+
+    async def _drop(self, p: int) -> None:
+        """Another worker has the partition: stop reading it; what is pending of it is fenced off."""
+        await self._stop_fetching(p)
+        self.leases.pop(p, None)
+        self.epochs.pop(p, None)
+        if self.downstream is not None:
+            await self.downstream.own(self.owns, lambda _: False, set())
+
+    async def _stop_fetching(self, p: int) -> None:
+        lease = self.leases.get(p)
+        if lease is not None and lease.fetcher is not None:
+            lease.fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lease.fetcher
+            lease.fetcher = None
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def _fetch(self, p: int, subscription: JetStreamContext.PullSubscription) -> None:
+        while True:
+            await self._room.wait()
+            try:
+                messages = await subscription.fetch(FETCH_BATCH, timeout=1.0)
+            except TimeoutError:
+                continue
+            except nats.errors.Error as exc:
+                log.warning("fetching failed; retrying", partition=p, error=repr(exc))
+                await asyncio.sleep(0.5)
+                continue
+            taken = self._taken.get(p, 0)
+            for msg in messages:
+                seq = _stream_seq(msg)
+                if seq <= taken:
+                    continue  # redelivered (ack wait ran out) while already in a batch
+                taken = seq
+                self._take(topic_of(msg.subject), msg.data, (p, seq, msg), p)
+            self._taken[p] = taken
+            if len(self._pending.records) >= self.settings.ingest_queue_max:
+                self._room.clear()  # the database is behind: let the broker hold the rest
+
+    def _committed(self, batch: _Pending) -> None:
+        if len(self._pending.records) < self.settings.ingest_queue_max:
+            self._room.set()
+        for p in batch.lost:
+            if p in self.leases:
+                asyncio.get_running_loop().create_task(self._drop(p))
+
+    async def _acknowledge(self, batch: _Pending) -> None:
+        last: dict[int, tuple[int, Msg]] = {}
+        for p, seq, msg in batch.acks:
+            if p not in batch.lost and seq > last.get(p, (0, msg))[0]:
+                last[p] = (seq, msg)
+        for _, msg in last.values():  # ack policy "all": everything up to it
+            with contextlib.suppress(nats.errors.Error):
+                await msg.ack()
+
+    def _fence(self, conn: psycopg.Connection[Any], batch: _Pending) -> None:
+        top: dict[int, int] = {}
+        for p, seq, _ in batch.acks:
+            top[p] = max(seq, top.get(p, 0))
+        with conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(
+                "SELECT partition, epoch FROM ingest_partitions WHERE partition = ANY(%s) FOR SHARE", (list(top),)
+            )
+            current: dict[int, int] = dict(cur.fetchall())
+            batch.lost = {p for p in top if current.get(p) != self.epochs.get(p)}
+            batch.fence = {p: self.epochs[p] for p in top if p not in batch.lost}
+            kept = [p for p in top if p not in batch.lost]
+            if kept:
+                cur.execute(
+                    """INSERT INTO ingest_positions (partition, written_seq) SELECT * FROM unnest(%s::int[], %s::int8[])
+                       ON CONFLICT (partition) DO UPDATE SET written_seq = greatest(ingest_positions.written_seq,
+                                                                                     EXCLUDED.written_seq)""",
+                    (kept, [top[p] for p in kept]),
+                )
+
+
+def _stream_seq(msg: Msg) -> int:
+    return int(msg.metadata.sequence.stream)
