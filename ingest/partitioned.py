@@ -159,7 +159,15 @@ class PartitionedWorker(Worker):
         )
         try:
             self._js = nc.jetstream(timeout=5)
-            await self._setup(self._js)
+            while True:  # a cluster serves JetStream once it has elected its leaders
+                try:
+                    await self._setup(self._js)
+                    break
+                except (nats.errors.Error, TimeoutError) as exc:
+                    log.warning("broker not ready for partitioned ingest; retrying", error=repr(exc))
+                    if stop.is_set():
+                        return
+                    await _sleep_or_stop(stop, 1.0)
             if self.downstream is not None:
                 await self.downstream.own(self.owns, lambda _: False, set())
             self.subscribed.set()
@@ -290,57 +298,70 @@ class PartitionedWorker(Worker):
         if len(self.leases) > share:
             await self._release(self.owned[share:])
             return
+        won: dict[int, int] = {}
         for p in range(total):
             if len(self.leases) >= share:
                 break
             if p in self.leases or p in view.holders:
                 continue
             try:
-                revision = await kv.create(f"partition.{p}", self.worker_id.encode())
+                won[p] = await kv.create(f"partition.{p}", self.worker_id.encode())
             except KeyWrongLastSequenceError:
                 continue  # another worker was quicker
-            self.leases[p] = _Lease(revision, time.monotonic())
+            self.leases[p] = _Lease(won[p], time.monotonic())
+        if won:
             try:
-                await self._take_over(p, revision)
+                await self._take_over(won)
             except Exception:
-                log.exception("taking a partition over failed; handing it back", partition=p)
-                await self._release([p])
+                log.exception("taking partitions over failed; handing them back", partitions=sorted(won))
+                await self._release(sorted(won))
 
-    async def _take_over(self, p: int, revision: int) -> None:
+    async def _take_over(self, won: dict[int, int]) -> None:
+        """Fence, rebuild and judge what was left, then read on: all the partitions won at once."""
         started = time.monotonic()
-        written = await asyncio.to_thread(self._claim, p, revision)
-        if written is None:
-            raise RuntimeError(f"partition {p} has a newer epoch than lease revision {revision} (broker reset?)")
-        self.epochs[p] = revision
-        await self._recover([p], self.owns, lambda seal: self._partition_of(seal) == p, {p: revision})
+        written = await asyncio.to_thread(self._claim_all, won)
+        self.epochs.update(won)
+        await self._recover(sorted(won), self.owns, lambda seal: self._partition_of(seal) in won, won)
         js = self._js
         assert js is not None
-        info = await js.stream_info(MQTT_STREAM)
-        if written > info.state.last_seq:
-            log.error("stored position beyond the broker's stream (was it reset?); reading all it holds", partition=p)
-            written = 0
-        config = self._consumer_config(p, revision, written)
-        await js.add_consumer(MQTT_STREAM, config)
-        for c in await js.consumers_info(MQTT_STREAM):
-            if c.name.startswith(f"{CONSUMER_PREFIX}{p}-") and c.name != config.durable_name:
-                with contextlib.suppress(NotFoundError):
-                    await js.delete_consumer(MQTT_STREAM, c.name)
-        assert config.durable_name is not None
-        subscription = await js.pull_subscribe_bind(config.durable_name, MQTT_STREAM)
-        self._taken[p] = written
-        lease = self.leases[p]
-        lease.fetcher = asyncio.create_task(self._fetch(p, subscription), name=f"ingest-p{p}")
+        last_seq = (await js.stream_info(MQTT_STREAM)).state.last_seq
+        consumers = [c.name for c in await js.consumers_info(MQTT_STREAM)]
+        for p, revision in won.items():
+            position = written[p]
+            if position > last_seq:
+                log.error("stored position beyond the broker's stream (reset?); reading all it has", partition=p)
+                position = 0
+            config = self._consumer_config(p, revision, position)
+            assert config.durable_name is not None
+            await js.add_consumer(MQTT_STREAM, config)
+            for name in consumers:  # the old owner's: messages up to the position are stored
+                if name.startswith(f"{CONSUMER_PREFIX}{p}-") and name != config.durable_name:
+                    with contextlib.suppress(NotFoundError):
+                        await js.delete_consumer(MQTT_STREAM, name)
+            subscription = await js.pull_subscribe_bind(config.durable_name, MQTT_STREAM)
+            self._taken[p] = position
+            self.leases[p].fetcher = asyncio.create_task(self._fetch(p, subscription), name=f"ingest-p{p}")
         log.info(
-            "partition taken over",
-            partition=p,
-            epoch=revision,
-            from_seq=written + 1,
+            "partitions taken over",
+            partitions=sorted(won),
+            positions=[written[p] for p in sorted(won)],
             seconds=round(time.monotonic() - started, 2),
         )
 
-    def _claim(self, p: int, epoch: int) -> int | None:
-        """Fence the partition with this epoch; returns its stored position (None: a newer epoch holds it)."""
-        with connect(self.database_url) as conn, conn.cursor(row_factory=tuple_row) as cur:
+    def _claim_all(self, won: dict[int, int]) -> dict[int, int]:
+        """Fence each partition with its lease's revision; returns their stored positions."""
+        with connect(self.database_url) as conn:
+            positions = {}
+            for p, epoch in won.items():
+                position = self._claim(conn, p, epoch)
+                if position is None:
+                    raise RuntimeError(f"partition {p} has an epoch newer than lease revision {epoch} (broker reset?)")
+                positions[p] = position
+            return positions
+
+    def _claim(self, conn: psycopg.Connection[Any], p: int, epoch: int) -> int | None:
+        """Fence one partition with this epoch; its stored position (None: a newer epoch holds it)."""
+        with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(
                 """INSERT INTO ingest_partitions (partition, epoch, owner, taken_at) VALUES (%s, %s, %s, now())
                    ON CONFLICT (partition) DO UPDATE SET epoch = EXCLUDED.epoch, owner = EXCLUDED.owner,
