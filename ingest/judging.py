@@ -30,7 +30,11 @@ Owns = Callable[[str], bool]
 
 
 class PartitionLostError(RuntimeError):
-    """Another worker took a partition over: this worker may no longer store or judge its fixes."""
+    """Another worker took partitions over: this worker may no longer store or judge their fixes."""
+
+    def __init__(self, lost: set[int]) -> None:
+        super().__init__(f"partitions taken over by another worker: {sorted(lost)}")
+        self.lost = lost
 
 
 @dataclass(slots=True)
@@ -38,7 +42,7 @@ class Committed:
     """A committed batch on its way to judgment."""
 
     records: list[FixRecord]  # stored for the first time by this batch (or left unjudged), in arrival order
-    unjudged_ids: list[int] = field(default_factory=list)  # their ingest_unjudged rows
+    unjudged: dict[int, list[int]] = field(default_factory=dict)  # partition → its ingest_unjudged rows
     fence: dict[int, int] = field(default_factory=dict)  # partition → epoch it was written under
     recovering: bool = False  # judged after a crash or a takeover: its observations may be stored already
 
@@ -46,8 +50,18 @@ class Committed:
         """Inside the judging transaction: check the fence, then drop the unjudged record."""
         if self.fence:
             await check_fence(conn, self.fence)
-        if self.unjudged_ids:
-            await conn.execute("DELETE FROM ingest_unjudged WHERE id = ANY(%s)", (self.unjudged_ids,))
+        ids = [i for rows in self.unjudged.values() for i in rows]
+        if ids:
+            await conn.execute("DELETE FROM ingest_unjudged WHERE id = ANY(%s)", (ids,))
+
+    def without(self, lost: set[int], partition_of: Callable[[str], int]) -> Committed:
+        """The part of this batch in the partitions not lost (for the rest, the new owner judges)."""
+        return Committed(
+            [r for r in self.records if partition_of(r.seal_id) not in lost],
+            {p: ids for p, ids in self.unjudged.items() if p not in lost},
+            {p: e for p, e in self.fence.items() if p not in lost},
+            self.recovering,
+        )
 
 
 class Downstream(Protocol):
@@ -69,25 +83,26 @@ async def check_fence(conn: AsyncConnection[Any], fence: dict[int, int]) -> None
             "SELECT partition, epoch FROM ingest_partitions WHERE partition = ANY(%s) FOR SHARE", (list(fence),)
         )
         current: dict[int, int] = dict(await cur.fetchall())
-    lost = sorted(p for p, epoch in fence.items() if current.get(p) != epoch)
+    lost = {p for p, epoch in fence.items() if current.get(p) != epoch}
     if lost:
-        raise PartitionLostError(f"partitions taken over by another worker: {lost}")
+        raise PartitionLostError(lost)
 
 
-def record_unjudged(conn: psycopg.Connection[Any], by_partition: dict[int, list[FixRecord]]) -> list[int]:
-    """Inside the write transaction: note each partition's new fixes; returns the rows' ids."""
-    ids = []
+def record_unjudged(conn: psycopg.Connection[Any], by_partition: dict[int, list[FixRecord]]) -> dict[int, int]:
+    """Inside the write transaction: note each partition's new fixes (one statement); returns
+    each partition's row id."""
+    rows = [
+        (p, [r.seal_id for r in rs], [r.t for r in rs], [r.seq for r in rs]) for p, rs in by_partition.items() if rs
+    ]
+    if not rows:
+        return {}
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
     with conn.cursor(row_factory=tuple_row) as cur:
-        for partition, records in sorted(by_partition.items()):
-            if records:
-                cur.execute(
-                    "INSERT INTO ingest_unjudged (partition, seal_ids, ts, seqs) VALUES (%s, %s, %s, %s) RETURNING id",
-                    (partition, [r.seal_id for r in records], [r.t for r in records], [r.seq for r in records]),
-                )
-                row = cur.fetchone()
-                assert row is not None
-                ids.append(int(row[0]))
-    return ids
+        cur.execute(
+            f"INSERT INTO ingest_unjudged (partition, seal_ids, ts, seqs) VALUES {values} RETURNING partition, id",
+            [v for row in rows for v in row],
+        )
+        return {int(p): int(i) for p, i in cur.fetchall()}
 
 
 _COLS = ", ".join(f"f.{c}" for c in FIX_COLUMNS)
@@ -101,13 +116,16 @@ def load_unjudged(conn: psycopg.Connection[Any], partitions: Sequence[int]) -> C
     """What was stored but never judged in these partitions, as a batch to judge (recovering)."""
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(
-            "SELECT id, seal_ids, ts, seqs FROM ingest_unjudged WHERE partition = ANY(%s) ORDER BY id",
+            "SELECT id, seal_ids, ts, seqs, partition FROM ingest_unjudged WHERE partition = ANY(%s) ORDER BY id",
             (list(partitions),),
         )
         rows = cur.fetchall()
         keys = [[v for row in rows for v in row[column]] for column in (1, 2, 3)]
         records = [FixRecord(*r) for r in cur.execute(_UNJUDGED_FIXES, keys).fetchall()] if keys[0] else []
-    return Committed(records, [int(r[0]) for r in rows], recovering=True)
+    unjudged: dict[int, list[int]] = {}
+    for row_id, partition in ((int(r[0]), int(r[4])) for r in rows):
+        unjudged.setdefault(partition, []).append(row_id)
+    return Committed(records, unjudged, recovering=True)
 
 
 def keys_of(records: Iterable[FixRecord]) -> set[Key]:

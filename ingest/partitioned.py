@@ -68,6 +68,7 @@ CONSUMER_PREFIX = "sealwatch-p"
 RENEW_S = 1.0
 ACK_WAIT_S = 60.0
 FETCH_BATCH = 2000
+FETCH_WAIT_S = 0.1  # a fetch that found nothing waits this long; what comes meanwhile arrives with it
 MAX_ACK_PENDING = 20_000
 
 
@@ -418,7 +419,7 @@ class PartitionedWorker(Worker):
         while True:
             await self._room.wait()
             try:
-                messages = await subscription.fetch(FETCH_BATCH, timeout=1.0)
+                messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
             except TimeoutError:
                 continue
             except nats.errors.Error as exc:
@@ -474,4 +475,9 @@ class PartitionedWorker(Worker):
 
 
 def _stream_seq(msg: Msg) -> int:
-    return int(msg.metadata.sequence.stream)
+    # The ack subject $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
+    # holds it; splitting it is several times cheaper than ``msg.metadata`` on every message.
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    return int(msg.metadata.sequence.stream)  # the longer form, with domain and account

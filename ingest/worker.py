@@ -70,8 +70,9 @@ class _Pending:
     connection: int = 0  # acks are only valid on the connection that received the messages
     lost: set[int] = field(default_factory=set)  # partitions the write found taken over
     new: list[FixRecord] = field(default_factory=list)  # stored for the first time (set by the write)
-    unjudged_ids: list[int] = field(default_factory=list)
+    unjudged: dict[int, list[int]] = field(default_factory=dict)
     fence: dict[int, int] = field(default_factory=dict)
+    decode_s: float = 0.0
 
     def add(self, decoded: Decoded, origin: Origin, partition: int) -> None:
         self.records.extend(decoded.records)
@@ -155,6 +156,7 @@ class Worker:
 
     def _take(self, topic: str, payload: bytes, ack: object, partition: int = 0) -> None:
         """Decode one message into the pending batch (``ack`` acknowledges it after the commit)."""
+        started = time.perf_counter()
         try:
             decoded = decode(topic, payload, datetime.now(UTC), self.limits, self.keys.ring)
         except Exception as exc:  # decode never raises on bad input: this is a bug, keep the message
@@ -166,6 +168,7 @@ class Worker:
         pending.messages += 1
         pending.acks.append(ack)
         pending.add(decoded, (topic, payload), partition)
+        pending.decode_s += time.perf_counter() - started
         if len(pending.records) >= self.settings.batch_max_fixes:
             self._flush_now.set()
 
@@ -179,10 +182,10 @@ class Worker:
             return
         unjudged = await asyncio.to_thread(self._load_unjudged, partitions)
         await self.downstream.own(owns, rebuild, keys_of(unjudged.records))
-        if unjudged.unjudged_ids:
+        if unjudged.unjudged:
             unjudged.fence = fence
             log.info("judging fixes stored but not judged before", fixes=len(unjudged.records), partitions=partitions)
-            await self.downstream.judge(unjudged)
+            await self._judge(unjudged)
 
     def _load_unjudged(self, partitions: list[int]) -> Committed:
         with connect(self.database_url) as conn:
@@ -221,12 +224,14 @@ class Worker:
             result = await self._write_until_committed(batch)
             await self._acknowledge(batch)
             self._count(batch, result, time.monotonic() - started)
+            metrics.STAGE_SECONDS.labels(stage="decode").inc(batch.decode_s)
+            metrics.STAGE_SECONDS.labels(stage="write").inc(time.monotonic() - started)
             self._committed(batch)
             if self.hooks or self.downstream:
                 # Still under the lock, so hooks see batches in commit order; a full hand-off
                 # queue holds the next write back (hooks slower than storage slow ingest down).
                 # Shielded: a committed batch is handed on even when stopping cancels the flusher.
-                committed = Committed(batch.new, batch.unjudged_ids, batch.fence)
+                committed = Committed(batch.new, batch.unjudged, batch.fence)
                 await asyncio.shield(self._handoff.put(committed))
 
     def _committed(self, batch: _Pending) -> None:
@@ -243,14 +248,22 @@ class Worker:
                     except Exception:  # a downstream failure must not stop ingest
                         log.exception("batch hook failed", hook=getattr(hook, "__qualname__", repr(hook)))
                 if self.downstream is not None and committed.records:
-                    try:
-                        await self.downstream.judge(committed)
-                    except PartitionLostError as exc:  # the new owner judges them
-                        log.warning("batch left to the partition's new owner", reason=str(exc))
-                    except Exception:  # stays in ingest_unjudged: judged at the next start or takeover
-                        log.exception("judging a committed batch failed")
+                    await self._judge(committed)
             finally:
                 self._handoff.task_done()
+
+    async def _judge(self, committed: Committed) -> None:
+        assert self.downstream is not None
+        while committed.records:
+            try:
+                await self.downstream.judge(committed)
+                return
+            except PartitionLostError as exc:  # their new owner judges them; the rest is still ours
+                log.warning("fixes left to their partitions' new owner", partitions=sorted(exc.lost))
+                committed = committed.without(exc.lost, self._partition_of)
+            except Exception:  # stays in ingest_unjudged: judged at the next start or takeover
+                log.exception("judging a committed batch failed")
+                return
 
     async def _write_until_committed(self, batch: _Pending) -> WriteResult:
         backoff = 0.2
@@ -290,9 +303,10 @@ class Worker:
             result = writer.write(screened.records, rejects)
             self.replays.advance(conn, screened.records)
             new = _first_stored(screened.records, result.new_keys)
-            unjudged_ids = record_unjudged(conn, self._by_partition(new)) if self.downstream else []
+            unjudged = record_unjudged(conn, self._by_partition(new)) if self.downstream else {}
         # Only now (committed): what was stored goes on, metrics count what was rejected.
-        batch.records, batch.rejects, batch.new, batch.unjudged_ids = screened.records, rejects, new, unjudged_ids
+        batch.records, batch.rejects, batch.new = screened.records, rejects, new
+        batch.unjudged = {p: [i] for p, i in unjudged.items()}
         return result
 
     def _by_partition(self, records: list[FixRecord]) -> dict[int, list[FixRecord]]:

@@ -101,8 +101,14 @@ class Judging:
         self.alerts = alerts
 
     async def judge(self, batch: Committed) -> None:
+        from ingest.metrics import STAGE_SECONDS
+
+        started = time.perf_counter()
         observations = await self.geofence.on_batch(batch.records, every=batch.recovering)
+        judged = time.perf_counter()
         await self.alerts.on_batch(batch.records, observations, then=batch.mark_judged)
+        STAGE_SECONDS.labels(stage="geofence").inc(judged - started)
+        STAGE_SECONDS.labels(stage="alerts").inc(time.perf_counter() - judged)
 
     async def own(self, owns: Owns | None, rebuild: Owns, exclude: set[Key]) -> None:
         await self.geofence.own(owns, rebuild, exclude)
@@ -133,6 +139,10 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     # collector's full passes off it, they otherwise stall the loop on a busy stream.
     gc.collect()
     gc.freeze()
+    # The batch writer's thread makes a dozen database round trips per batch while the event loop
+    # decodes messages; at the default 5 ms GIL switch interval each return from the database can
+    # wait that long for the loop to let go, and the writes fall behind a loop busy with decoding.
+    sys.setswitchinterval(0.0005)
     alerts = AlertService(url, alert_settings, publish=None)
     judging = Judging(geofence, alerts)
     worker: Worker
