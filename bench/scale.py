@@ -120,19 +120,12 @@ def stored(url: str) -> tuple[int, int]:
 def start_publisher(
     mqtt_url: str, plans: list[SealPlan], steps: list[stepped.Step], seals: int
 ) -> tuple[mp.process.BaseProcess, Queue[Any], float]:
-    messages = sum(s.rate * s.seconds for s in steps)
-    start = time.time() + 10 + messages / 12_000  # time to compute and encode the stream first
+    start = time.time() + stepped.lead_time(steps)
     ctx = mp.get_context("spawn")
     out: Queue[Any] = ctx.Queue()
     proc = ctx.Process(target=stepped.publisher, args=(mqtt_url, plans, steps, start, out))
     proc.start()
     return proc, out, start
-
-
-def drain(url: str, messages: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while stored(url)[0] < messages and time.monotonic() < deadline:
-        time.sleep(0.5)
 
 
 def run_steps(base: str, setup: Setup, plans: list[SealPlan], steps: list[stepped.Step], partitions: int) -> float:
@@ -147,7 +140,7 @@ def run_steps(base: str, setup: Setup, plans: list[SealPlan], steps: list[steppe
             report = out.get(True, sum(s.seconds for s in steps) * 4 + 600)
             after, seconds = cpu.snapshot(), time.time() - start
             proc.join()
-            drain(url, report["messages"])
+            stepped.wait_stored(url, report["messages"])
             labels = {p.pid: "ingest workers" for p in procs} | {proc.pid or 0: "load generator"}
             labels |= {n.process.pid: "nats-server" for n in nodes if n.process}
             stages = stepped.stage_seconds(metrics)
@@ -202,7 +195,7 @@ def run_failover(base: str, setup: Setup, plans: list[SealPlan], rate: float, se
                 time.sleep(0.1)
             report = out.get(True, seconds * 4 + 600)
             proc.join()
-            drain(url, report["messages"])
+            stepped.wait_stored(url, report["messages"])
             time.sleep(3)  # anything judged twice would show now
             total, distinct = stored(url)
             raised = stepped.alerts_raised(url)
@@ -242,7 +235,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seals", type=int, default=2000, help="transits released and seals driven")
     parser.add_argument("--steps", default="2000,4000,6000,8000,10000,12000", help="offered fixes/s, step by step")
-    parser.add_argument("--step-seconds", type=float, default=15.0)
+    parser.add_argument("--step-seconds", type=float, default=10.0)
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run on one NATS node")
     parser.add_argument("--cluster-workers", type=int, default=2, help="workers on the 3-node cluster (0: skip)")
     parser.add_argument("--failover-rate", type=float, default=2000.0)

@@ -21,21 +21,54 @@ import statistics
 import time
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing.queues import Queue
 from typing import Any
 
 import psycopg
 
-from bench.alerts import FAULT_ALERTS, Faulty, shows_fault, with_faults
+from alerts.settings import AlertSettings
 from bench.mqtt_load import BulkPublisher, publish_packet
 from sealwatch.config import mqtt_host_port
-from simulators.fleet import encode
+from sealwatch.wire import Fix, SealState
+from simulators.faults import Fault, FaultKind
+from simulators.fleet import Message, encode
 from simulators.plans import SealPlan
 from simulators.seal import VirtualSeal
 
 FLOOR_S = 1.0
+
+# The faults one fix decides, the alert each raises, and how to recognise that fix.
+FAULT_ALERTS: dict[FaultKind, str] = {
+    FaultKind.OPENED: "seal_opened",
+    FaultKind.TAMPER: "seal_tampered",
+    FaultKind.GPS_JUMP: "gps_jump",
+    FaultKind.LOW_BATTERY: "low_battery",
+}
+Faulty = tuple[str, str]  # (seal_id, alert type)
+
+
+def with_faults(plans: list[SealPlan], faults: int, first_s: float, spacing_s: float) -> list[SealPlan]:
+    """Give ``faults`` seals spread over the fleet one fault each, ``spacing_s`` apart, kinds in turn."""
+    step = max(1, len(plans) // faults)
+    kinds = list(FAULT_ALERTS)
+    at = {k * step: (kinds[k % len(kinds)], first_s + k * spacing_s) for k in range(faults)}
+    return [
+        replace(p, faults=(Fault(at[i][0], at_s=at[i][1], duration_s=0),) if i in at else ())
+        for i, p in enumerate(plans)
+    ]
+
+
+def shows_fault(seal: VirtualSeal, fix: Fix, jumps_before: int) -> bool:
+    kind = seal.plan.faults[0].kind
+    if kind is FaultKind.OPENED:
+        return fix.seal_state is SealState.OPENED
+    if kind is FaultKind.TAMPER:
+        return fix.seal_state is SealState.TAMPERED
+    if kind is FaultKind.GPS_JUMP:
+        return len(seal.jumped) > jumps_before
+    return fix.battery_pct < AlertSettings().battery_warn_below
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +81,21 @@ def parse_steps(text: str, seconds: float) -> list[Step]:
     return [Step(float(r), seconds) for r in text.split(",") if r.strip()]
 
 
+def lead_time(steps: list[Step]) -> float:
+    """How far ahead to stamp the stream: the time to compute, sign and encode it first."""
+    return 15.0 + sum(s.rate * s.seconds for s in steps) / 4000
+
+
+def wait_stored(url: str, messages: int, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM fixes").fetchone()
+        if row and int(row[0]) >= messages:
+            return
+        time.sleep(0.5)
+
+
 def faulty_plans(
     plans: list[SealPlan], steps: list[Step], first_s: float = 5.0, every_s: float = 1.0
 ) -> list[SealPlan]:
@@ -58,19 +106,18 @@ def faulty_plans(
 
 @dataclass
 class Stream:
-    packets: list[bytes] = field(default_factory=list)
-    connection: list[int] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
     due: list[float] = field(default_factory=list)  # epoch s
-    first_faulty: dict[int, Faulty] = field(default_factory=dict)
+    first_faulty: dict[int, Faulty] = field(default_factory=dict)  # message index → the fault it shows first
     per_step: list[int] = field(default_factory=list)  # messages of each step
 
 
-def build(plans: list[SealPlan], steps: list[Step], start: float, connections: int) -> Stream:
-    """Every seal's signed fixes: in step k one tick per ``len(plans)/rate_k`` s, stamped from ``start``."""
+def build(plans: list[SealPlan], steps: list[Step], start: float) -> Stream:
+    """Every seal's signed fixes: in step k one tick per ``len(plans)/rate_k`` s, stamped from ``start``
+    (message i of a tick is due ``i/len(plans)`` of the way through it)."""
     seals = [VirtualSeal.from_plan(p) for p in plans]
     out = Stream()
     shown: set[str] = set()
-    next_id = [0] * connections
     at = start
     last_at = start
     for step in steps:
@@ -83,30 +130,34 @@ def build(plans: list[SealPlan], steps: list[Step], start: float, connections: i
                 fix = seal.fix(now, at - last_at)
                 if seal.plan.faults and seal.seal_id not in shown and shows_fault(seal, fix, jumps_before):
                     shown.add(seal.seal_id)
-                    out.first_faulty[len(out.packets)] = (seal.seal_id, FAULT_ALERTS[seal.plan.faults[0].kind])
-                topic, payload = encode(seal.seal_id, [fix], seal.plan.key)
-                c = i % connections
-                next_id[c] = next_id[c] % 65535 + 1
-                out.packets.append(publish_packet(topic, payload, next_id[c]))
-                out.connection.append(c)
-                out.due.append(at + (i / len(seals)) * interval)  # spread over the tick
+                    out.first_faulty[len(out.messages)] = (seal.seal_id, FAULT_ALERTS[seal.plan.faults[0].kind])
+                out.messages.append(encode(seal.seal_id, [fix], seal.plan.key))
+                out.due.append(at + (i / len(seals)) * interval)
             last_at = at
             at += interval
-        out.per_step.append(len(out.packets) - sum(out.per_step))
+        out.per_step.append(len(out.messages) - sum(out.per_step))
     return out
 
 
 def publisher(mqtt_url: str, plans: list[SealPlan], steps: list[Step], start: float, out: Queue[Any]) -> None:
     """In its own process: compute the stream, then publish it on schedule; reports publish times."""
     connections = int(os.environ.get("BENCH_CONNECTIONS", "4"))
-    stream = build(plans, steps, start, connections)
+    stream = build(plans, steps, start)
+    # Seal i on connection i mod K: one seal's messages keep their order.
+    seal_index = {p.seal_id: i for i, p in enumerate(plans)}
+    connection, packets, next_id = [], [], [0] * connections
+    for topic, payload in stream.messages:
+        c = seal_index[topic.split("/")[1]] % connections
+        next_id[c] = next_id[c] % 65535 + 1
+        connection.append(c)
+        packets.append(publish_packet(topic, payload, next_id[c]))
     host, port = mqtt_host_port(mqtt_url)
     clients = [BulkPublisher(host, port, f"bench-seals-{os.getpid()}-{c}") for c in range(connections)]
     faulty = sorted(stream.first_faulty)
     published_at: dict[Faulty, float] = {}
     sent_at: list[tuple[float, int]] = []  # (time, messages sent by then)
     ready_at = time.time()
-    n, i = len(stream.packets), 0
+    n, i = len(packets), 0
     time.sleep(max(0.0, start - time.time()))
     while i < n:
         now = time.time()
@@ -116,11 +167,11 @@ def publisher(mqtt_url: str, plans: list[SealPlan], steps: list[Step], start: fl
             continue
         by_connection: dict[int, list[bytes]] = defaultdict(list)
         for k in range(i, j):
-            by_connection[stream.connection[k]].append(stream.packets[k])
-        for c, packets in by_connection.items():
-            while clients[c].in_flight() > BulkPublisher.MAX_IN_FLIGHT - len(packets):
+            by_connection[connection[k]].append(packets[k])
+        for c, chunk in by_connection.items():
+            while clients[c].in_flight() > BulkPublisher.MAX_IN_FLIGHT - len(chunk):
                 time.sleep(0.002)  # the broker is behind with its acknowledgements
-            clients[c].send(packets)
+            clients[c].send(chunk)
         for k in range(bisect_left(faulty, i), bisect_left(faulty, j)):
             published_at[stream.first_faulty[faulty[k]]] = now
         i = j

@@ -30,7 +30,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.alerts import build_stream, with_faults
+from bench.stepped import Step, build, with_faults
 from ingest.partitioned import MQTT_STREAM, partition_of, topic_of
 from launcher.demo import release_fleet
 from launcher.servers import NatsServer, nats_cluster
@@ -149,7 +149,8 @@ async def run_fleet_through(
 ) -> dict[str, Any]:
     """Publish the fleet's stream; ``fault(elapsed_s)`` is called every 0.2 s while it runs."""
     start = time.time() + 3
-    messages, first_faulty = build_stream(plans, RATE, SECONDS, start)
+    stream = build(plans, [Step(RATE, SECONDS)], start)
+    messages, first_faulty = stream.messages, stream.first_faulty
     publisher = threading.Thread(target=publish_on_schedule, args=(mqtt_url, messages, start, RATE))
     publisher.start()
     while publisher.is_alive():
