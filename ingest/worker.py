@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -122,6 +123,10 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> IngestStats:
         """Consume until ``stop`` is set; commits and acknowledges what is pending before returning."""
+        # The batch writer's thread makes a dozen database round trips per batch while the event
+        # loop decodes messages; at the default 5 ms GIL switch interval each return from the
+        # database can wait that long, and past capacity the writes fall behind the decoding.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         keys_stop = asyncio.Event()  # the key listener outlives ``stop`` until the last commit is done
         keys = asyncio.create_task(self.keys.maintain(keys_stop), name="ingest-keys")
         # Keys first, so the first messages are not refused; if the database is down, commit-time

@@ -139,10 +139,6 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     # collector's full passes off it, they otherwise stall the loop on a busy stream.
     gc.collect()
     gc.freeze()
-    # The batch writer's thread makes a dozen database round trips per batch while the event loop
-    # decodes messages; at the default 5 ms GIL switch interval each return from the database can
-    # wait that long for the loop to let go, and the writes fall behind a loop busy with decoding.
-    sys.setswitchinterval(0.0005)
     alerts = AlertService(url, alert_settings, publish=None)
     judging = Judging(geofence, alerts)
     worker: Worker
