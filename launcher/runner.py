@@ -206,6 +206,12 @@ def run_api(args: argparse.Namespace, settings: Settings) -> int:
 
 def configure_up(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="API port (default SEALWATCH_API_PORT)")
+    parser.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=1,
+        help="ingest processes sharing the seals' partitions (needs SEALWATCH_NATS_URL)",
+    )
     parser.set_defaults(func=run_up)
 
 
@@ -245,8 +251,11 @@ def _sealwatch(*args: str) -> list[str]:
     return [sys.executable, "-m", "launcher.cli", *args]
 
 
-def service_commands(port: int) -> dict[str, list[str]]:
-    return {"ingest": _sealwatch("ingest"), "api": _sealwatch("api", "--port", str(port))}
+def service_commands(port: int, ingest_workers: int = 1) -> dict[str, list[str]]:
+    ingest = {
+        f"ingest-{i + 1}" if ingest_workers > 1 else "ingest": _sealwatch("ingest") for i in range(ingest_workers)
+    }
+    return {**ingest, "api": _sealwatch("api", "--port", str(port))}
 
 
 def wait_while_running(children: dict[str, subprocess.Popen[bytes]]) -> int:
@@ -268,7 +277,11 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
     migrate(url, settings.timescale)
     port = args.port or settings.api_port
-    with supervised(service_commands(port), _child_env(settings, url, mqtt_url)) as children:
+    if args.ingest_workers > 1 and not settings.nats_url:
+        log.error("several ingest workers share the seals' partitions on NATS: set SEALWATCH_NATS_URL")
+        return 2
+    commands = service_commands(port, args.ingest_workers)
+    with supervised(commands, _child_env(settings, url, mqtt_url)) as children:
         log.info("sealwatch is up", map=f"http://{settings.api_host}:{port}/")
         try:
             return wait_while_running(children)
