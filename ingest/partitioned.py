@@ -46,7 +46,6 @@ from nats.js.errors import (
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
     NotFoundError,
 )
 from nats.js.kv import KeyValue
@@ -102,7 +101,6 @@ class _Lease:
     revision: int
     renewed: float
     fetcher: asyncio.Task[None] | None = None
-    subject: str = ""
 
 
 @dataclass(slots=True)
@@ -136,6 +134,7 @@ class PartitionedWorker(Worker):
         self._room.set()
         self._js: JetStreamContext | None = None
         self._kv: KeyValue | None = None
+        self._slot: tuple[int, int] | None = None  # member slot and its revision
         self._partition_cache = lru_cache(maxsize=200_000)(lambda seal: partition_of(seal, self.partitions))
 
     @property
@@ -253,43 +252,66 @@ class PartitionedWorker(Worker):
         assert kv is not None
         while not stop.is_set():
             try:
-                await kv.put(f"member.{self.worker_id}", b"1")
+                await self._renew_membership(kv)
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("cannot renew membership", error=repr(exc))
-            for p, lease in list(self.leases.items()):
-                try:
-                    lease.revision = await kv.update(f"partition.{p}", self.worker_id.encode(), last=lease.revision)
-                    lease.renewed = time.monotonic()
-                except KeyWrongLastSequenceError:
-                    log.warning("partition lease lost", partition=p)
-                    await self._drop(p)
-                except (nats.errors.Error, TimeoutError) as exc:
-                    if time.monotonic() - lease.renewed > self.settings.lease_s:
-                        log.warning("partition lease expired unrenewed", partition=p, error=repr(exc))
-                        await self._drop(p)
+            lost = await asyncio.gather(*(self._renew(kv, p, lease) for p, lease in list(self.leases.items())))
+            for p in (p for p in lost if p is not None):
+                await self._drop(p)
             await _sleep_or_stop(stop, RENEW_S)
+
+    async def _renew(self, kv: KeyValue, p: int, lease: _Lease) -> int | None:
+        """Renew one lease; returns the partition if it is lost."""
+        try:
+            lease.revision = await kv.update(f"partition.{p}", self.worker_id.encode(), last=lease.revision)
+            lease.renewed = time.monotonic()
+        except KeyWrongLastSequenceError:
+            log.warning("partition lease lost", partition=p)
+            return p
+        except (nats.errors.Error, TimeoutError) as exc:
+            if time.monotonic() - lease.renewed > self.settings.lease_s:
+                log.warning("partition lease expired unrenewed", partition=p, error=repr(exc))
+                return p
+        return None
+
+    async def _renew_membership(self, kv: KeyValue) -> None:
+        """A worker is a member while it holds one of N+1 member slots, leased like partitions:
+        the live workers are then read with N+1 direct gets, not by listing the bucket (which
+        creates a consumer each time, a cluster-wide operation)."""
+        if self._slot is not None:
+            try:
+                self._slot = (
+                    self._slot[0],
+                    await kv.update(f"member.{self._slot[0]}", self.worker_id.encode(), last=self._slot[1]),
+                )
+                return
+            except KeyWrongLastSequenceError:
+                self._slot = None  # expired while this worker could not renew it
+        for k in range(self.partitions + 1):
+            with contextlib.suppress(KeyWrongLastSequenceError):
+                self._slot = (k, await kv.create(f"member.{k}", self.worker_id.encode()))
+                return
 
     async def _view(self) -> _View:
         kv = self._kv
         assert kv is not None
-        view = _View()
-        try:
-            keys = await kv.keys()
-        except NoKeysError:
-            keys = []
-        view.members = sorted(k.removeprefix("member.") for k in keys if k.startswith("member."))
-        for key in keys:
-            if key.startswith("partition."):
-                with contextlib.suppress(KeyNotFoundError):
-                    entry = await kv.get(key)
-                    if entry.value:
-                        view.holders[int(key.removeprefix("partition."))] = entry.value.decode()
-        return view
+        total = self.partitions + 1
+        values = await asyncio.gather(
+            *(_value(kv, f"member.{k}") for k in range(total)), *(_value(kv, f"partition.{p}") for p in range(total))
+        )
+        return _View(
+            members=sorted({v for v in values[:total] if v}),
+            holders={p: v for p, v in enumerate(values[total:]) if v},
+        )
 
     async def _balance(self) -> None:
         """Take free partitions up to this worker's share of the live workers; hand back extras."""
         kv = self._kv
         assert kv is not None
+        stalled = [p for p, lease in self.leases.items() if lease.fetcher is not None and lease.fetcher.done()]
+        if stalled:  # a fetcher must never end while its lease is held: start the partition afresh
+            log.error("partition reader ended; handing the partitions back", partitions=stalled)
+            await self._release(stalled)
         view = await self._view()
         if self.worker_id not in view.members:
             return  # not yet visible to the others
@@ -390,9 +412,9 @@ class PartitionedWorker(Worker):
             if lease is not None and kv is not None:
                 with contextlib.suppress(nats.errors.Error, TimeoutError):
                     await kv.delete(f"partition.{p}", last=lease.revision)
-        if kv is not None and stopping:
+        if kv is not None and stopping and self._slot is not None:
             with contextlib.suppress(nats.errors.Error, TimeoutError):
-                await kv.delete(f"member.{self.worker_id}")
+                await kv.delete(f"member.{self._slot[0]}", last=self._slot[1])
         if self.downstream is not None and not stopping:
             await self.downstream.own(self.owns, lambda _: False, set())
         log.info("partitions handed back", partitions=partitions)
@@ -408,21 +430,28 @@ class PartitionedWorker(Worker):
     async def _stop_fetching(self, p: int) -> None:
         lease = self.leases.get(p)
         if lease is not None and lease.fetcher is not None:
-            lease.fetcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lease.fetcher
-            lease.fetcher = None
+            fetcher, lease.fetcher = lease.fetcher, None
+            fetcher.cancel()
+            await asyncio.wait({fetcher}, timeout=5)
 
     # -- messages --------------------------------------------------------------------------------
 
     async def _fetch(self, p: int, subscription: JetStreamContext.PullSubscription) -> None:
+        me = asyncio.current_task()
+        assert me is not None
         while True:
             await self._room.wait()
             try:
                 messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
             except TimeoutError:
                 continue
+            except asyncio.CancelledError:
+                if me.cancelling():
+                    raise
+                continue  # the client cancels pending fetches when it reconnects: not a stop
             except nats.errors.Error as exc:
+                if me.cancelling():
+                    raise asyncio.CancelledError from exc
                 log.warning("fetching failed; retrying", partition=p, error=repr(exc))
                 await asyncio.sleep(0.5)
                 continue
@@ -472,6 +501,14 @@ class PartitionedWorker(Worker):
                                                                                      EXCLUDED.written_seq)""",
                     (kept, [top[p] for p in kept]),
                 )
+
+
+async def _value(kv: KeyValue, key: str) -> str | None:
+    try:
+        entry = await kv.get(key)
+    except KeyNotFoundError:  # never written, deleted, or expired
+        return None
+    return entry.value.decode() if entry.value else None
 
 
 def _stream_seq(msg: Msg) -> int:

@@ -119,9 +119,11 @@ def owners(url: str) -> dict[int, str]:
         return {int(p): str(o) for p, o in conn.execute("SELECT partition, owner FROM ingest_partitions").fetchall()}
 
 
-def publish_on_schedule(mqtt_url: str, messages: list[tuple[str, bytes]], start: float, rate: float) -> None:
+def publish_on_schedule(
+    mqtt_url: str, messages: list[tuple[str, bytes]], start: float, rate: float, clients: list[paho.Client]
+) -> None:
     """Publish QoS 1 with paho, as seals do: a persistent session that reconnects and resends what
-    the broker has not acknowledged."""
+    the broker has not acknowledged (the client keeps running: the caller stops it)."""
     host, port = mqtt_host_port(mqtt_url)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"seals-{uuid.uuid4().hex[:6]}", clean_session=False)
     client.max_inflight_messages_set(1000)
@@ -129,15 +131,10 @@ def publish_on_schedule(mqtt_url: str, messages: list[tuple[str, bytes]], start:
     client.reconnect_delay_set(1, 2)
     client.connect(host, port)
     client.loop_start()
-    infos = []
+    clients.append(client)
     for i, (topic, payload) in enumerate(messages):
         time.sleep(max(0.0, start + i / rate - time.time()))
-        infos.append(client.publish(topic, payload, qos=1))
-    deadline = time.monotonic() + 120  # a message sent while reconnecting is resent after it
-    while not all(info.is_published() for info in infos) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    client.loop_stop()
-    client.disconnect()
+        client.publish(topic, payload, qos=1)  # queued while reconnecting, sent after
 
 
 async def run_fleet_through(
@@ -151,14 +148,20 @@ async def run_fleet_through(
     start = time.time() + 3
     stream = build(plans, [Step(RATE, SECONDS)], start)
     messages, first_faulty = stream.messages, stream.first_faulty
-    publisher = threading.Thread(target=publish_on_schedule, args=(mqtt_url, messages, start, RATE))
+    clients: list[paho.Client] = []
+    publisher = threading.Thread(target=publish_on_schedule, args=(mqtt_url, messages, start, RATE, clients))
     publisher.start()
     while publisher.is_alive():
         await fault(time.time() - start)
         await asyncio.sleep(0.2)
     publisher.join()
     expected = set(first_faulty.values())
-    await wait_until(lambda: count(url, "SELECT count(*) FROM fixes") >= len(messages), 120, "every fix stored")
+    try:
+        await wait_until(lambda: count(url, "SELECT count(*) FROM fixes") >= len(messages), 120, "every fix stored")
+    finally:
+        for client in clients:
+            client.loop_stop()
+            client.disconnect()
 
     def alerted() -> set[tuple[str, str]]:
         with psycopg.connect(url) as conn:
