@@ -113,8 +113,8 @@ class Stream:
 
 
 def build(plans: list[SealPlan], steps: list[Step], start: float) -> Stream:
-    """Every seal's signed fixes: in step k one tick per ``len(plans)/rate_k`` s, stamped from ``start``
-    (message i of a tick is due ``i/len(plans)`` of the way through it)."""
+    """Every seal's signed fixes: in step k one tick per ``len(plans)/rate_k`` s from ``start``; seal
+    i's fix is due, and stamped, ``i/len(plans)`` of the way through its tick."""
     seals = [VirtualSeal.from_plan(p) for p in plans]
     out = Stream()
     shown: set[str] = set()
@@ -124,15 +124,15 @@ def build(plans: list[SealPlan], steps: list[Step], start: float) -> Stream:
         interval = len(plans) / step.rate
         end = at + step.seconds
         while at < end - 1e-9:
-            now = datetime.fromtimestamp(at, UTC)
             for i, seal in enumerate(seals):
+                due = at + (i / len(seals)) * interval  # spread over the tick; the fix is stamped then
                 jumps_before = len(seal.jumped)
-                fix = seal.fix(now, at - last_at)
+                fix = seal.fix(datetime.fromtimestamp(due, UTC), at - last_at)
                 if seal.plan.faults and seal.seal_id not in shown and shows_fault(seal, fix, jumps_before):
                     shown.add(seal.seal_id)
                     out.first_faulty[len(out.messages)] = (seal.seal_id, FAULT_ALERTS[seal.plan.faults[0].kind])
                 out.messages.append(encode(seal.seal_id, [fix], seal.plan.key))
-                out.due.append(at + (i / len(seals)) * interval)
+                out.due.append(due)
             last_at = at
             at += interval
         out.per_step.append(len(out.messages) - sum(out.per_step))
