@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench import cpu
 from bench.mqtt_load import BulkPublisher, packet_ids, publish_packet
-from launcher.servers import NatsServer, free_port, wait_for_port
+from launcher.servers import NatsServer, free_port, terminate, wait_for_port
 
 CONNECTIONS = 4
 PAYLOAD = b'{"v":1,"seal_id":"AZS-000001","seq":1,"t":"2026-01-01T00:00:00+00:00","lat":40.4,"lon":49.8}' * 3
@@ -145,11 +145,7 @@ def run_rabbitmq(n: int, tmp: Path) -> None:
         beam = int((base / "pid").read_text().strip())
         measure("RabbitMQ, consistent-hash exchange, 16 quorum queues", beam, mqtt, n)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        terminate(proc, 60)
 
 
 def main() -> None:
