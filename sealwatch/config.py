@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     ingest_queue_max: int = Field(default=100_000, ge=1)
     max_clock_skew_s: float = Field(default=300.0, ge=0)
 
+    # Partitioned ingest (ingest/partitioned.py): with a NATS URL, ingest workers share the seals'
+    # partitions of the broker's MQTT stream instead of subscribing to MQTT themselves.
+    nats_url: str | None = None
+    # Must equal N in the broker's mapping "seals.*.telemetry" -> partition(N, 1) (config/nats-server.conf).
+    partitions: int = Field(default=16, ge=1, le=1024)
+    # A worker's partition lease expires this long after its last renewal (it renews every second).
+    lease_s: float = Field(default=5.0, ge=2.0)
+
     # Device authentication (docs/wire-format.md, "Signatures").
     # Reject unsigned messages. False is a migration mode: a seal without any key may still send
     # unsigned; a seal that has a key must sign, and every signature present is checked.
