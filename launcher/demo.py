@@ -34,7 +34,7 @@ log = get_logger(__name__)
 # (seal index, fault): staggered so something happens in each of the first minutes.
 DEMO_FAULTS: tuple[tuple[int, Fault], ...] = (
     (2, Fault(FaultKind.DEVIATION, at_s=60)),
-    (4, Fault(FaultKind.STOP, at_s=90, duration_s=30 * 60)),
+    (4, Fault(FaultKind.STOP, at_s=12 * 60, duration_s=30 * 60)),  # past the border-queue areas
     (6, Fault(FaultKind.OPENED, at_s=120)),
     (8, Fault(FaultKind.LOW_BATTERY, at_s=30, duration_s=120)),
     (10, Fault(FaultKind.SIGNAL_LOSS, at_s=150, duration_s=15 * 60)),
