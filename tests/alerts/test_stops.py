@@ -224,7 +224,7 @@ class Pipeline:
 
     def __init__(self, url: str, service: AlertService) -> None:
         self.conn = psycopg.connect(url, row_factory=dict_row, autocommit=True)
-        self.writer = FixWriter(self.conn, storage_mode(self.conn))  # type: ignore[arg-type]
+        self.writer = FixWriter(self.conn, storage_mode(self.conn))
         self.engine = Engine()
         self.engine.set_zones(zone_specs(self.conn.execute("SELECT code, kind, geometry FROM zones").fetchall()))
         self.engine.set_transits(transit_specs(self.conn.execute(

@@ -22,7 +22,8 @@ ORIGIN_XY = np.asarray([560_000.0, 4_430_000.0])  # UTM 38N, near Hajigabul
 def road_xy(n: int = 601) -> np.ndarray:
     s = np.linspace(0, 1, n)
     x = 4_000 * np.sin(2 * np.pi * s) + 1_500 * np.sin(6 * np.pi * s)
-    return ORIGIN_XY + np.column_stack([x, s * 60_000])
+    out: np.ndarray = ORIGIN_XY + np.column_stack([x, s * 60_000])
+    return out
 
 
 def lonlat(xy: np.ndarray) -> list[tuple[float, float]]:
@@ -36,7 +37,8 @@ def beside(road: LineString, along: np.ndarray, offset_m: float) -> np.ndarray:
     back = shapely.get_coordinates(shapely.line_interpolate_point(road, np.maximum(along - 10, 0)))
     t = ahead - back
     t /= np.hypot(t[:, 0], t[:, 1])[:, None]
-    return here + offset_m * np.column_stack([t[:, 1], -t[:, 0]])
+    out: np.ndarray = here + offset_m * np.column_stack([t[:, 1], -t[:, 0]])
+    return out
 
 
 def noisy_track(rng: np.random.Generator, road: LineString, town: tuple[float, float]) -> np.ndarray:

