@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, RootModel
 
 from api.auth import CurrentUser
-from api.customs_routes import CODE, ERRORS, domain_errors
+from api.customs_routes import CODE, ERRORS, ErrorResponse, domain_errors
 from api.deps import Conn
 from customs import routes
 from customs.db import as_db
@@ -25,7 +26,24 @@ from customs.routes import LearnedOut, LearnIn, RouteGeometryIn, RouteVersion
 router = APIRouter(tags=["routes"])
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
-ROUTE_ERRORS = {**ERRORS, 422: ERRORS[404]}
+
+
+class _Invalid(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class _RequestInvalid(BaseModel):
+    detail: list[_Invalid]
+
+
+class Unprocessable(RootModel[ErrorResponse | _RequestInvalid]):
+    """A 422: the request's shape (FastAPI's list of field errors) or its content (a domain error:
+    ``invalid_route_geometry``, ``invalid_width_profile``, ``not_enough_history``)."""
+
+
+ROUTE_ERRORS = {**ERRORS, 422: {"model": Unprocessable}}
 
 
 @router.get("/api/routes/{code}/versions", response_model=list[RouteVersion], responses=ERRORS)
