@@ -107,7 +107,9 @@ def _winding(xy: FloatArray, step_m: float) -> FloatArray:
     pts = shapely.get_coordinates(shapely.line_interpolate_point(line, along))
     tangent = np.gradient(pts, axis=0)
     tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
-    lateral = 2000.0 * np.sin(2 * np.pi * along / 40_000) * np.sin(np.pi * along / line.length) ** 0.5
+    lateral = (
+        2000.0 * np.sin(2 * np.pi * along / 40_000) * np.clip(np.sin(np.pi * along / line.length), 0.0, 1.0) ** 0.5
+    )
     lateral += 600.0 * np.sin(2 * np.pi * along / 7_000)
     lateral *= np.minimum(1.0, np.minimum(along, line.length - along) / 5_000)  # ends stay on their places
     out: FloatArray = pts + lateral[:, None] * np.column_stack([-tangent[:, 1], tangent[:, 0]])

@@ -9,9 +9,11 @@ The hot path settles most fixes with a handful of segments: a per-seal hint name
 nearest to the seal's previous fix, and a fix within the width of that segment or one of its
 neighbours is inside whatever the others say. The rest pay for the full answer: routes with at
 most ``MAX_DENSE_SEGMENTS`` segments as numpy over padded per-route segment arrays (a few dozen
-flops per segment, no geometry objects per fix), longer routes (real road geometry has hundreds
-of vertices) with ``shapely.distance`` (GEOS) per stretch of one width, so one detailed route
-cannot blow up the padding. Routes are deduplicated because many transits share one highway.
+flops per segment, no geometry objects per fix); longer routes (real road geometry has hundreds
+of vertices) through an STRtree of their segments that pairs each fix with the segments within the
+route's widest width, numpy then measuring the pairs, so one detailed route cannot blow up the
+padding (a fix found outside asks the tree for its nearest segment). Routes are deduplicated
+because many transits share one highway.
 The shapely buffer of a corridor is built on demand (maps, PostGIS comparison): as a polygon it
 approximates the round joins with chords, so the engine does not use it for the decision.
 """
@@ -29,9 +31,10 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 MAX_DENSE_SEGMENTS = 48
-# Segments around the hint tried before the full answer: a truck moves on by a segment or two
-# between fixes on detailed geometry, and sometimes a little back along a bend.
-HINT_WINDOW: tuple[int, ...] = (0, 1, 2, -1)
+# Segments around the hint tried before the full answer, nearest first: a truck moves on by a few
+# segments between fixes on detailed geometry, and sometimes a little back along a bend. Each step
+# is computed only for the fixes not settled yet.
+HINT_WINDOW: tuple[int, ...] = (0, 1, 2, -1, 3, 4, 5, -2, 6, 7, 8)
 
 Width = float | Sequence[float]
 
@@ -74,9 +77,8 @@ class CorridorIndex:
         r_count = len(coords)
         self.nseg: IntArray = np.asarray([c.shape[0] - 1 for c in coords], dtype=np.int64)
         self.max_width: FloatArray = np.asarray([w.max() for w in seg_w], dtype=np.float64)
+        self.uniform: npt.NDArray[np.bool_] = np.asarray([bool((w == w[0]).all()) for w in seg_w], dtype=bool)
         self.width: FloatArray = self.max_width[self.route_of] if r_count else np.empty(0)
-        self.lines = np.empty(r_count, dtype=object)  # object array: routes differ in length
-        self.lines[:] = [shapely.LineString(c) for c in coords]
         self.sparse_route: npt.NDArray[np.bool_] = self.nseg > MAX_DENSE_SEGMENTS
 
         # Every segment of every route, flat: the hint window reads these.
@@ -107,16 +109,9 @@ class CorridorIndex:
             self.wpad[r, :m], self.wpad[r, m:] = seg_w[r], seg_w[r][-1]
         self.inv = _inverse_length2(self.dx, self.dy)
 
-        # Long routes: each stretch of one width as its own line, and where each vertex lies
-        # along the route (to turn a GEOS answer back into a segment hint).
-        self.runs: dict[int, list[tuple[shapely.LineString, float]]] = {}
-        self.cum: dict[int, FloatArray] = {}
-        for r in np.flatnonzero(self.sparse_route).tolist():
-            c = coords[r]
-            self.runs[r] = [(shapely.LineString(c[a : b + 1]), w) for a, b, w in _runs(seg_w[r])]
-            self.cum[r] = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(c, axis=0).T))])
         self._seg_w = seg_w
         self._buffers: dict[int, shapely.Polygon] = {}
+        self._trees: dict[int, shapely.STRtree] = {}
 
     def distance(self, slot: IntArray, x: FloatArray, y: FloatArray) -> FloatArray:
         """Exact distance in metres from each fix to the route line of its slot."""
@@ -135,44 +130,48 @@ class CorridorIndex:
         r = self.route_of[slot]
         last = self.nseg[r] - 1
         base = self.seg_off[r]
-        near = np.zeros(x.shape[0], dtype=bool)
-        found = hint.copy()
+        todo = np.arange(x.shape[0])
         for step in HINT_WINDOW:
-            k = np.clip(hint + step, 0, last)
-            g = base + k
-            px, py = x - self.fax[g], y - self.fay[g]
-            f = np.clip((px * self.fdx[g] + py * self.fdy[g]) * self.finv[g], 0.0, 1.0)
-            px -= f * self.fdx[g]
-            py -= f * self.fdy[g]
-            inside = px * px + py * py <= self.fw[g] * self.fw[g]
-            fresh = inside & ~near
-            found[fresh] = k[fresh]
-            near |= inside
-        hint[near] = found[near]
-        rest = np.flatnonzero(~near)
+            k = np.clip(hint[todo] + step, 0, last[todo])
+            inside = self._segment_d2(base[todo] + k, x[todo], y[todo]) <= self.fw[base[todo] + k] ** 2
+            hint[todo[inside]] = k[inside]
+            todo = todo[~inside]
+            if not todo.size:
+                break
+        rest = todo
         dist = np.full(x.shape[0], np.nan)
         is_out = np.zeros(x.shape[0], dtype=bool)
         if rest.size:
-            excess, d_rest, k_rest = self._full(slot[rest], x[rest], y[rest])
+            out_rest, d_rest, k_rest = self._full(slot[rest], x[rest], y[rest])
             hint[rest] = k_rest
-            is_out[rest] = excess > 0
-            dist[rest] = np.where(excess > 0, d_rest, np.nan)
+            is_out[rest] = out_rest
+            dist[rest] = np.where(out_rest, d_rest, np.nan)
         return is_out, dist
 
-    def _full(self, slot: IntArray, x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
-        """Per fix: how far beyond the corridor (negative inside), distance from the line, nearest segment."""
+    def _segment_d2(self, g: IntArray, x: FloatArray, y: FloatArray) -> FloatArray:
+        """Squared distance from each point to flat segment ``g``."""
+        px, py = x - self.fax[g], y - self.fay[g]
+        f = np.clip((px * self.fdx[g] + py * self.fdy[g]) * self.finv[g], 0.0, 1.0)
+        px -= f * self.fdx[g]
+        py -= f * self.fdy[g]
+        d2: FloatArray = px * px + py * py
+        return d2
+
+    def _full(self, slot: IntArray, x: FloatArray, y: FloatArray) -> tuple[npt.NDArray[np.bool_], FloatArray, IntArray]:
+        """Per fix: outside its corridor?, its distance from the route line, the segment to hint next."""
         r = self.route_of[slot]
         n = x.shape[0]
-        excess, dist = np.empty(n), np.empty(n)
+        out, dist = np.empty(n, dtype=bool), np.empty(n)
         nearest = np.zeros(n, dtype=np.int64)
         sparse = self.sparse_route[r]
         dense = np.flatnonzero(~sparse)
         if dense.size:
-            excess[dense], dist[dense], nearest[dense] = self._dense(r[dense], x[dense], y[dense])
+            excess, dist[dense], nearest[dense] = self._dense(r[dense], x[dense], y[dense])
+            out[dense] = excess > 0
         for route in np.unique(r[sparse]).tolist():
             m = np.flatnonzero(r == route)
-            excess[m], dist[m], nearest[m] = self._sparse(route, x[m], y[m])
-        return excess, dist, nearest
+            out[m], dist[m], nearest[m] = self._sparse(route, x[m], y[m])
+        return out, dist, nearest
 
     def _dense(self, r: IntArray, x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
         ax, ay, dx, dy = self.ax[r], self.ay[r], self.dx[r], self.dy[r]
@@ -182,24 +181,50 @@ class CorridorIndex:
         np.clip(f, 0.0, 1.0, out=f)
         px -= f * dx
         py -= f * dy
-        d = np.sqrt(px * px + py * py)
-        e = d - self.wpad[r]
-        k = e.argmin(axis=1)
-        rows = np.arange(k.shape[0])
-        return e[rows, k], d.min(axis=1), k
+        d2 = px * px + py * py
+        rows = np.arange(x.shape[0])
+        # One width along the route: the nearest segment decides, and one square root per fix will do.
+        k = d2.argmin(axis=1)
+        dist: FloatArray = np.sqrt(d2[rows, k])
+        excess = dist - self.wpad[r, 0]
+        varying = np.flatnonzero(~self.uniform[r])
+        if varying.size:
+            d = np.sqrt(d2[varying])
+            e = d - self.wpad[r[varying]]
+            kv = e.argmin(axis=1)
+            excess[varying] = e[np.arange(kv.shape[0]), kv]
+            k[varying] = kv
+        return excess, dist, k
 
-    def _sparse(self, r: int, x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
+    def _sparse(self, r: int, x: FloatArray, y: FloatArray) -> tuple[npt.NDArray[np.bool_], FloatArray, IntArray]:
+        n = x.shape[0]
         points = shapely.points(x, y)
-        line = self.lines[r]
-        dist = shapely.distance(line, points)
-        runs = self.runs[r]
-        if len(runs) == 1:
-            excess = dist - runs[0][1]
-        else:
-            excess = np.min([shapely.distance(run, points) - w for run, w in runs], axis=0)
-        along = shapely.line_locate_point(line, points)
-        k = np.clip(np.searchsorted(self.cum[r], along, side="right") - 1, 0, self.nseg[r] - 1)
-        return excess, dist, k.astype(np.int64)
+        tree = self._tree(r)
+        # Pairs of (fix, segment) within the widest width: a fix inside is inside one of its pairs'.
+        fix_i, seg_j = tree.query(points, predicate="dwithin", distance=float(self.max_width[r]))
+        g = self.seg_off[r] + seg_j
+        d = np.sqrt(self._segment_d2(g, x[fix_i], y[fix_i]))
+        e = d - self.fw[g]
+        excess, dist = np.full(n, np.inf), np.full(n, np.inf)
+        nearest = np.zeros(n, dtype=np.int64)
+        order = np.lexsort((e, fix_i))  # per fix, its least excess first
+        first = order[np.flatnonzero(np.r_[True, fix_i[order][1:] != fix_i[order][:-1]])] if order.size else order
+        excess[fix_i[first]], nearest[fix_i[first]] = e[first], seg_j[first]
+        np.minimum.at(dist, fix_i, d)
+        out = ~(excess <= 0)
+        # Outside every segment's width (rare: a deviation): the nearest segment, from the tree.
+        far = np.flatnonzero(out)
+        if far.size:
+            (which, seg), d_far = tree.query_nearest(points[far], return_distance=True, all_matches=False)
+            dist[far[which]], nearest[far[which]] = d_far, seg
+        return out, dist, nearest
+
+    def _tree(self, r: int) -> shapely.STRtree:
+        tree = self._trees.get(r)
+        if tree is None:
+            c = self.routes_xy[r]
+            tree = self._trees[r] = shapely.STRtree(shapely.linestrings(np.stack([c[:-1], c[1:]], axis=1)))
+        return tree
 
     def buffer(self, slot: int, quad_segs: int = 8) -> shapely.Polygon:
         """The corridor as a (cached) shapely polygon: each stretch buffered by its width."""
