@@ -106,12 +106,12 @@ async def import_geometry(
             raise RouteFileError(f"the file is {len(data)} bytes; at most {MAX_FILE_BYTES} are accepted")
         fmt = format or detect_format(data, filename, request.headers.get("content-type"))
         parts = read_route_file(data, fmt)
-        return await routes.import_file(
+        return await routes.save_geometry(
             as_db(conn),
             code.upper(),
             parts,
-            fmt,
-            user.name,
+            source=fmt,
+            actor=user.name,
             default_width_m=default_width_m,
             expected_version=expected_version,
             note=note,

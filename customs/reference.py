@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from customs.corridors import GeoJson, circle_polygon, line_geojson, validate_polygon
+from customs.corridors import circle_polygon, line_geojson, validate_polygon
 from customs.db import Db, notify
 from customs.errors import NotFoundError
 from sealwatch.geography import PLACES, ROUTES, PlaceKind, route_lonlat
@@ -112,7 +112,7 @@ def _q(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _json(value: GeoJson) -> str:
+def _json(value: Any) -> str:
     return _q(json.dumps(value, separators=(",", ":"))) + "::jsonb"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -33,7 +34,8 @@ from customs.corridors import (
 )
 from customs.db import Db
 from customs.errors import ConflictError, InvalidInputError, NotFoundError
-from customs.route_files import CleanLine, FileFormat, clean_line, geojson_parts
+from customs.reference import _json, _q
+from customs.route_files import CleanLine, clean_line, geojson_parts
 from sealwatch.geography import PLACES, ROUTES, STOP_AREAS, PlaceKind, Route, StopArea, route_lonlat
 from sealwatch.logging import get_logger
 
@@ -294,29 +296,6 @@ async def save_geojson(db: Db, code: str, body: RouteGeometryIn, actor: str) -> 
     )
 
 
-async def import_file(
-    db: Db,
-    code: str,
-    parts: Sequence[Sequence[LonLat]],
-    fmt: FileFormat,
-    actor: str,
-    *,
-    default_width_m: float | None = None,
-    expected_version: int | None = None,
-    note: str = "",
-) -> RouteVersion:
-    return await save_geometry(
-        db,
-        code,
-        parts,
-        source=fmt,
-        actor=actor,
-        default_width_m=default_width_m,
-        expected_version=expected_version,
-        note=note,
-    )
-
-
 # -- learning -----------------------------------------------------------------------------------
 
 _TRACKS_SQL = """
@@ -381,9 +360,20 @@ async def learn(db: Db, code: str, body: LearnIn, actor: str) -> LearnedOut:
 # -- release --------------------------------------------------------------------------------------
 
 
-async def current_corridor(db: Db, code: str) -> tuple[GeoJson, float, int, float, list[float] | None, GeoJson]:
-    """What a transit on this route is released with: (line, time limit h, version, default width,
-    per-segment widths or None, corridor polygon)."""
+@dataclass(frozen=True, slots=True)
+class Corridor:
+    """What a transit is released with."""
+
+    line: GeoJson
+    time_limit_h: float
+    width_m: float  # the default width; segment_widths (None: this width all along) has the rest
+    polygon: GeoJson
+    route_version: int | None = None
+    segment_widths: list[float] | None = None
+
+
+async def current_corridor(db: Db, code: str) -> Corridor:
+    """The route's current version as a transit's corridor."""
     row = await db.one(
         "SELECT polyline, time_limit_h, version, default_width_m, width_profile FROM routes WHERE code = %s", (code,)
     )
@@ -391,8 +381,8 @@ async def current_corridor(db: Db, code: str) -> tuple[GeoJson, float, int, floa
         raise NotFoundError(f"route {code!r} no longer exists")
     lonlat = [(float(x), float(y)) for x, y, *_ in row["polyline"]["coordinates"]]
     width = float(row["default_width_m"])
-    coords, widths, corridor = corridor_of(lonlat, width, _stretches(row["width_profile"]))
-    return line_geojson(coords), float(row["time_limit_h"]), int(row["version"]), width, widths, corridor
+    coords, widths, polygon = corridor_of(lonlat, width, _stretches(row["width_profile"]))
+    return Corridor(line_geojson(coords), float(row["time_limit_h"]), width, polygon, int(row["version"]), widths)
 
 
 # -- stop areas -----------------------------------------------------------------------------------
@@ -421,14 +411,6 @@ def stop_area_polygon(area: StopArea) -> tuple[GeoJson, float, float]:
 # -- seed SQL ---------------------------------------------------------------------------------------
 
 
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _j(value: Any) -> str:
-    return _q(json.dumps(value, separators=(",", ":"))) + "::jsonb"
-
-
 def route_seed(route: Route) -> tuple[list[LonLat], list[Stretch]]:
     lonlat = route_lonlat(route)
     return lonlat, default_width_profile(lonlat, route.place_codes)
@@ -440,7 +422,7 @@ def routes_seed_sql() -> str:
     for route in ROUTES.values():
         _lonlat, profile = route_seed(route)
         out.append(
-            f"UPDATE routes SET width_profile = {_j(_profile_json(profile))}, "
+            f"UPDATE routes SET width_profile = {_json(_profile_json(profile))}, "
             f"stop_tolerance_s = {route.stop_tolerance_min * 60} WHERE code = {_q(route.code)};"
         )
     out.append("")
@@ -458,7 +440,7 @@ def routes_seed_sql() -> str:
         radius = "NULL" if area.length_km else str(area.radius_m)
         max_stop = "NULL" if area.max_stop_min is None else str(area.max_stop_min * 60)
         rows.append(
-            f"    ({_q(area.code)}, {_q(area.name)}, 'authorized_stop', {_j(geometry)}, {lat}, {lon}, {radius}, "
+            f"    ({_q(area.code)}, {_q(area.name)}, 'authorized_stop', {_json(geometry)}, {lat}, {lon}, {radius}, "
             f"{_q(area.purpose.value)}, {max_stop})"
         )
     out.append(",\n".join(rows) + ";")

@@ -21,12 +21,12 @@ import psycopg
 from pydantic import BaseModel
 
 from customs import inventory
-from customs.corridors import GeoJson, corridor_polygon, line_geojson, line_length_m
+from customs.corridors import corridor_polygon, line_geojson, line_length_m
 from customs.db import AnyConnection, Db, as_db, notify
 from customs.errors import IllegalTransitionError, NotFoundError
 from customs.lifecycle import Status, load_declaration, lock, transition
 from customs.risk import Assessment, assess, latest_assessment
-from customs.routes import current_corridor
+from customs.routes import Corridor, current_corridor
 from customs.settings import CustomsSettings
 from sealwatch.logging import get_logger
 
@@ -82,28 +82,17 @@ def time_limit_for_length(length_m: float) -> float:
     return max(2.0, math.ceil((length_m / 1000 / 50 + 1) * 2) / 2)
 
 
-@dataclass(frozen=True, slots=True)
-class _Corridor:
-    line: GeoJson
-    time_limit_h: float
-    width_m: float
-    polygon: GeoJson
-    route_version: int | None = None
-    segment_widths: list[float] | None = None
-
-
 async def _itinerary_corridor(
     db: Db, route_code: str | None, places: Sequence[str], settings: CustomsSettings
-) -> _Corridor:
+) -> Corridor:
     """A route's current geometry with its widths; an ad-hoc itinerary's town line with one width."""
     if route_code:
-        line, limit, version, width, widths, polygon = await current_corridor(db, route_code)
-        return _Corridor(line, limit, width, polygon, version, widths)
+        return await current_corridor(db, route_code)
     rows = await db.all("SELECT code, lat, lon FROM places WHERE code = ANY(%s)", (list(places),))
     where = {r["code"]: (r["lon"], r["lat"]) for r in rows}
     line = line_geojson([where[c] for c in places])
     width = settings.corridor_width_m
-    return _Corridor(line, time_limit_for_length(line_length_m(line)), width, corridor_polygon(line, width))
+    return Corridor(line, time_limit_for_length(line_length_m(line)), width, corridor_polygon(line, width))
 
 
 async def release(
