@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from alerts.stops import StopPolicy
 
 AlertType = Literal[
     "route_deviation",
@@ -73,6 +76,9 @@ class TransitContext:
     arrived_at: float | None = None  # set when customs recorded the arrival (engine or officer)
     # Destination office zone as a (lon, lat) ring; used to tell "opened at the office" after arrival.
     destination_ring: tuple[tuple[float, float], ...] = ()
+    stop_tolerance_s: float | None = None  # the route's tolerated stop outside the stop areas
+    # Stop areas and the congestion signal, shared by every context (None: only the engine's flag).
+    stops: StopPolicy | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(slots=True)
@@ -80,15 +86,26 @@ class SealMemory:
     last_t: float | None = None  # latest accepted fix of this seal (late fixes are older)
     state: str = "closed"  # a seal is closed when released into transit
     battery: BatteryLevel = "ok"
+    drive_s: float = 0.0  # driving since the last AETR break (or the release)
+    drive_t: float | None = None  # the fix that drive_s counts up to
 
 
 @dataclass(slots=True)
 class PendingStop:
+    """A stop being judged (see ``alerts.rules.unauthorized_stop``)."""
+
     seal_id: str
     started_at: float
     lat: float
     lon: float
     evidence: dict[str, Any] = field(default_factory=dict)
+    allowed_s: float | None = None  # how long it may last; None: no limit (office, queue area)
+    area: str = ""  # the stop area it is in, if any
+    aetr_break: bool = False  # due the AETR break: allowed at least stop_aetr_break_s
+    jam_s: float = 0.0  # time it stood in a jam (not counted, up to stop_jam_hold_max_s)
+    jam: int = 0  # seals in the jam at the last look
+    last_t: float | None = None  # when it was last judged
+    severity: str = ""  # what it was raised with ("" not raised)
 
 
 @dataclass(slots=True)
@@ -100,7 +117,7 @@ class TransitMemory:
     last_lon: float | None = None
     seals: dict[str, SealMemory] = field(default_factory=dict)
     arrived_at: float | None = None
-    stop: PendingStop | None = None  # an unauthorized stop not yet long enough to raise
+    stop: PendingStop | None = None  # the stop being judged, until the seal moves again
 
     def seal(self, seal_id: str) -> SealMemory:
         mem = self.seals.get(seal_id)

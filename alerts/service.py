@@ -30,6 +30,7 @@ from alerts.memory import MemoryStore
 from alerts.model import SYSTEM, AlertConflictError, AlertEvent, Condition, TransitContext, TransitMemory, from_epoch
 from alerts.rules import BatchStats, evaluate_batch, evaluate_tick
 from alerts.settings import AlertSettings
+from alerts.stops import StopPolicy
 from alerts.store import (
     ALERT_COLUMNS,
     AnyConn,
@@ -55,7 +56,10 @@ InTransaction = Callable[[AsyncConnection[DictRow]], Awaitable[None]]
 Key = tuple[str, str]  # (transit_id, type)
 
 # Everything a TransitContext is made of, in its order (see _context).
-_CONTEXT_COLUMNS = "t.transit_id, t.status, t.deadline, t.released_at, t.office_destination, t.route_code, t.arrived_at"
+_CONTEXT_COLUMNS = (
+    "t.transit_id, t.status, t.deadline, t.released_at, t.office_destination, t.route_code, t.arrived_at,"
+    " (SELECT r.stop_tolerance_s FROM routes r WHERE r.code = t.route_code)"
+)
 
 _CONTEXT_SQL = f"""
 SELECT ts.seal_id, {_CONTEXT_COLUMNS}
@@ -85,8 +89,8 @@ def _ring(geometry: dict[str, Any] | None) -> Ring:
     return ()
 
 
-def _context(values: tuple[Any, ...], rings: dict[str, Ring]) -> TransitContext:
-    transit_id, status, deadline, released_at, office_destination, route_code, arrived = values
+def _context(values: tuple[Any, ...], rings: dict[str, Ring], stops: StopPolicy | None = None) -> TransitContext:
+    transit_id, status, deadline, released_at, office_destination, route_code, arrived, stop_tolerance = values
     return TransitContext(
         transit_id=transit_id,
         status=status,
@@ -96,6 +100,8 @@ def _context(values: tuple[Any, ...], rings: dict[str, Ring]) -> TransitContext:
         route_code=route_code,
         arrived_at=arrived.timestamp() if arrived else None,
         destination_ring=rings.get(office_destination, ()),
+        stop_tolerance_s=None if stop_tolerance is None else float(stop_tolerance),
+        stops=stops,
     )
 
 
@@ -133,6 +139,7 @@ class AlertService:
         self._rings_at = 0.0
         self._context_cache: dict[tuple[Any, ...], TransitContext] = {}
         self.memories = MemoryStore()
+        self.stops = StopPolicy(settings)
 
     async def _get_pool(self) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
         async with self._pool_lock:
@@ -194,6 +201,7 @@ class AlertService:
             transit_ids = sorted({c.transit_id for c in contexts.values()})
             try:
                 memories = await self.memories.lock(conn, transit_ids)
+                await self._prepare_stops(conn, records, observations, memories)
                 conditions = evaluate_batch(records, observations, contexts, memories, self.settings, self.stats)
                 changes = ChangeLog()
                 await self._apply(conn, conditions, now, changes)
@@ -209,6 +217,22 @@ class AlertService:
             log.info("alert changes", count=len(events), changes=[f"{e.change}:{e.type}" for e in events][:20])
         return events
 
+    async def _prepare_stops(
+        self,
+        conn: AnyConn,
+        records: list[FixRecord],
+        observations: list[Observation],
+        memories: dict[str, TransitMemory],
+    ) -> None:
+        """Stop areas and the congestion snapshot, read only when this batch has a stop to judge."""
+        starts = [o.t for o in observations if o.kind == "stop_start"]
+        stopped = {m.stop.seal_id for m in memories.values() if m.stop is not None}
+        times = starts + [r.t.timestamp() for r in records if r.seal_id in stopped]
+        if not times:
+            return
+        await self.stops.refresh_areas(conn)
+        await self.stops.refresh_slow(conn, min(times) - self.settings.stop_jam_window_s)
+
     async def _contexts(self, conn: AnyConn, seal_ids: list[str]) -> dict[str, TransitContext]:
         """Each seal's monitored transit, read in this transaction. A context is rebuilt only when
         its row changed: on a busy stream the same few thousand rows come back batch after batch."""
@@ -222,7 +246,7 @@ class AlertService:
             key = tuple(values)
             ctx = cache.get(key)
             if ctx is None:
-                ctx = cache[key] = _context(key, rings)
+                ctx = cache[key] = _context(key, rings, self.stops)
             contexts[seal_id] = ctx
         return contexts
 
@@ -478,7 +502,9 @@ class AlertService:
                 for seal_id, memory, *values in due:
                     mem = TransitMemory.from_json(memory or {})
                     conditions.extend(
-                        evaluate_tick(now.timestamp(), _context(tuple(values), rings), mem, self.settings, seal_id)
+                        evaluate_tick(
+                            now.timestamp(), _context(tuple(values), rings, self.stops), mem, self.settings, seal_id
+                        )
                     )
                 changes = ChangeLog()
                 await self._apply(conn, conditions, now, changes)

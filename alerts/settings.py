@@ -26,11 +26,28 @@ class AlertSettings(BaseSettings):
     # raising another: a truck weaving along the corridor edge makes one alert, not a storm.
     route_deviation_reopen_within_s: float = Field(default=900.0, ge=0)
 
-    # unauthorized_stop: the engine's stop_start already needs its own minimum (5 min by default);
-    # this adds an optional extra total duration (from the stop's first slow fix) before raising.
+    # unauthorized_stop (see alerts.rules.unauthorized_stop): the engine's stop_start needs its own
+    # minimum (5 min). Outside the stop areas a stop is tolerated for the route's stop_tolerance_s,
+    # else unauthorized_stop_min_s (from its first slow fix); beyond that it is a warning, and
+    # critical once it outlasts its allowance by unauthorized_stop_critical_after_s. With the seal
+    # opened or tampered it is critical at once.
     unauthorized_stop_severity: Severity = "warning"
-    unauthorized_stop_min_s: float = Field(default=0.0, ge=0)
+    unauthorized_stop_min_s: float = Field(default=900.0, ge=0)
+    unauthorized_stop_critical_after_s: float = Field(default=3600.0, gt=0)
     unauthorized_stop_auto_resolve: bool = False
+    # AETR: after 4.5 h of driving a 45-minute break is due; such a break is never an alarm.
+    stop_aetr_driving_s: float = Field(default=4.5 * 3600, gt=0)
+    stop_aetr_break_s: float = Field(default=45 * 60, gt=0)
+    # A gap between fixes longer than this counts as neither driving nor rest (the seal was silent).
+    stop_aetr_max_gap_s: float = Field(default=900.0, gt=0)
+    # Congestion: this many seals (the stopped one included) slower than stop_jam_speed_kmh within
+    # stop_jam_radius_m, each with a fix within stop_jam_window_s, is a jam; it holds the stop alert
+    # back while it lasts, for at most stop_jam_hold_max_s of jam time.
+    stop_jam_min_seals: int = Field(default=3, ge=2)
+    stop_jam_radius_m: float = Field(default=1500.0, gt=0)
+    stop_jam_window_s: float = Field(default=600.0, gt=0)
+    stop_jam_speed_kmh: float = Field(default=10.0, gt=0)
+    stop_jam_hold_max_s: float = Field(default=4 * 3600, ge=0)
 
     # seal_opened / seal_tampered: critical; an opening inside the destination office after arrival
     # is the normal end of a transit: no alert ("ignore") or an informational one ("info").

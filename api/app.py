@@ -26,6 +26,7 @@ from api import (
     device_routes,
     history_routes,
     pages,
+    route_geometry_routes,
     telemetry_routes,
     users_routes,
 )
@@ -38,7 +39,16 @@ from store.db import database_url
 
 log = get_logger(__name__)
 
-ROUTERS = (telemetry_routes, customs_routes, alerts_routes, history_routes, device_routes, users_routes, pages)
+ROUTERS = (
+    telemetry_routes,
+    customs_routes,
+    route_geometry_routes,
+    alerts_routes,
+    history_routes,
+    device_routes,
+    users_routes,
+    pages,
+)
 
 
 def _add_security(app: FastAPI) -> None:

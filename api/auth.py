@@ -75,6 +75,12 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/zones/{code}"): _rule(ADM),
     ("GET", "/api/routes"): _rule(READ, DEC),
     ("GET", "/api/routes/{code}"): _rule(READ, DEC),
+    # route geometry: the control center's officers import, edit and learn it
+    ("GET", "/api/routes/{code}/versions"): _rule(READ),
+    ("GET", "/api/routes/{code}/versions/{version}"): _rule(READ),
+    ("PUT", "/api/routes/{code}/geometry"): _rule(OP, ADM),
+    ("POST", "/api/routes/{code}/geometry/import"): _rule(OP, ADM),
+    ("POST", "/api/routes/{code}/learn"): _rule(OP, ADM),
     # permits
     ("POST", "/api/permits"): _rule(OP, ADM),
     ("GET", "/api/permits"): _rule(READ),

@@ -13,6 +13,10 @@ steadily increasing time. Figures, all on one core:
   GiST index) in a temporary database; load (COPY) and query are timed separately;
 * memory: tracemalloc and RSS growth of an engine holding ``--memory-transits`` transits,
   measured in a fresh process.
+
+``--road-step M`` replaces the town-to-town lines with road-like ones: a vertex every M metres,
+winding up to 2 km either side of the town line, and a corridor width per segment (3 km on a tenth
+of the stretches, as around towns): the geometry an imported or learned route has.
 """
 
 from __future__ import annotations
@@ -63,11 +67,19 @@ class Fleet:
 class RouteGeom:
     """Metric route polylines with cumulative lengths, for vectorized along-route positions."""
 
-    def __init__(self, codes: list[str]) -> None:
+    def __init__(self, codes: list[str], road_step_m: float | None = None) -> None:
         self.codes = codes
         self.xy = [ring_to_metric(route_lonlat(ROUTES[c])) for c in codes]
+        if road_step_m:
+            self.xy = [_winding(xy, road_step_m) for xy in self.xy]
         self.cum = [np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]) for xy in self.xy]
         self.length = np.array([c[-1] for c in self.cum])
+        self.lonlat = [list(zip(*(v.tolist() for v in to_lonlat(xy[:, 0], xy[:, 1])), strict=True)) for xy in self.xy]
+        # A width per segment where the geometry is road-like: 3 km on every tenth stretch of 10 segments.
+        self.widths: list[tuple[float, ...] | None] = [
+            tuple(3000.0 if (k // 10) % 10 == 0 else 2000.0 for k in range(len(xy) - 1)) if road_step_m else None
+            for xy in self.xy
+        ]
 
     def position(
         self, route: npt.NDArray[np.int64], along: FloatArray, offset: FloatArray
@@ -88,12 +100,28 @@ class RouteGeom:
         return x, y
 
 
+def _winding(xy: FloatArray, step_m: float) -> FloatArray:
+    """The line with a vertex every ``step_m``, pushed sideways along a wave (≤ 2 km, 25–40 km long)."""
+    line = shapely.LineString(xy)
+    along = np.append(np.arange(0.0, line.length, step_m), line.length)
+    pts = shapely.get_coordinates(shapely.line_interpolate_point(line, along))
+    tangent = np.gradient(pts, axis=0)
+    tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
+    lateral = (
+        2000.0 * np.sin(2 * np.pi * along / 40_000) * np.clip(np.sin(np.pi * along / line.length), 0.0, 1.0) ** 0.5
+    )
+    lateral += 600.0 * np.sin(2 * np.pi * along / 7_000)
+    lateral *= np.minimum(1.0, np.minimum(along, line.length - along) / 5_000)  # ends stay on their places
+    out: FloatArray = pts + lateral[:, None] * np.column_stack([-tangent[:, 1], tangent[:, 0]])
+    return out
+
+
 def build_world(
-    n_transits: int, n_zones: int, rng: np.random.Generator, horizon: float = 1200.0
+    n_transits: int, n_zones: int, rng: np.random.Generator, horizon: float = 1200.0, road_step_m: float | None = None
 ) -> tuple[list[TransitSpec], list[ZoneSpec], Fleet, RouteGeom]:
     """Transits, zones and the fleet's motion; deviations and stops start early enough in
     ``horizon`` seconds to also end within it."""
-    geom = RouteGeom(sorted(ROUTES))
+    geom = RouteGeom(sorted(ROUTES), road_step_m)
     zones: list[ZoneSpec] = []
     for p in PLACES.values():
         if p.kind is PlaceKind.CUSTOMS_OFFICE:
@@ -128,11 +156,18 @@ def build_world(
     )
     transits = []
     for i in range(n_transits):
-        spec = ROUTES[geom.codes[int(route[i])]]
+        r = int(route[i])
+        spec = ROUTES[geom.codes[r]]
         dest = spec.destination if spec.destination in zone_codes else None
         transits.append(
             TransitSpec(
-                f"TR-{i:07d}", f"AZS-{i:07d}", route_lonlat(spec), float(rng.choice(WIDTHS)), dest, T0 + 8 * 3600
+                f"TR-{i:07d}",
+                f"AZS-{i:07d}",
+                geom.lonlat[r],
+                float(rng.choice(WIDTHS)),
+                dest,
+                T0 + 8 * 3600,
+                segment_widths_m=geom.widths[r],
             )
         )
     return transits, zones, fleet, geom
@@ -333,15 +368,23 @@ def main() -> None:
     ap.add_argument("--pg-repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--passes", type=int, default=3, help="engine passes over all batches (median reported)")
+    ap.add_argument("--road-step", type=float, help="road-like routes with a vertex every this many metres")
     args = ap.parse_args()
     from sealwatch.logging import configure_logging
 
     configure_logging("WARNING")
     rng = np.random.default_rng(args.seed)
-    transits, zones, fleet, geom = build_world(args.transits, args.zones, rng, args.batches * BATCH_SECONDS)
+    transits, zones, fleet, geom = build_world(
+        args.transits, args.zones, rng, args.batches * BATCH_SECONDS, args.road_step
+    )
     batches = make_batches(fleet, geom, args.batches, args.batch, rng)
     n_fixes = sum(len(b) for b in batches)
-    print(f"geofence bench: {args.transits} transits on {len(ROUTES)} routes, {len(zones)} zones, "
+    shape_note = (
+        f"road-like, a vertex every {args.road_step:g} m ({sum(len(x) for x in geom.xy)} vertices), widths per segment"
+        if args.road_step
+        else "town-to-town lines"
+    )
+    print(f"geofence bench: {args.transits} transits on {len(ROUTES)} routes ({shape_note}), {len(zones)} zones, "
           f"{args.batches} batches x {args.batch} fixes = {n_fixes} fixes (one core)")  # fmt: skip
 
     run_engine(transits, zones, batches[:2])  # warm-up: imports, GEOS/PROJ initialisation

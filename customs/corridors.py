@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon, mapping, shape
@@ -90,3 +91,63 @@ def validate_polygon(geojson: Any) -> Polygon:
 
 def line_length_m(line: GeoJson) -> float:
     return float(to_metric(shape(line)).length)
+
+
+# -- variable width ---------------------------------------------------------------------------------
+
+
+def metric_line(lonlat: Sequence[tuple[float, float]]) -> LineString:
+    return LineString(shapely.get_coordinates(to_metric(LineString(lonlat))))
+
+
+def segment_widths(
+    lonlat: Sequence[tuple[float, float]], default_width_m: float, profile: Sequence[tuple[float, float, float]]
+) -> tuple[list[tuple[float, float]], list[float]]:
+    """The line with a vertex at every profile boundary, and the corridor width of each segment.
+
+    ``profile`` holds ``(from_m, to_m, width_m)`` stretches measured along the line in the metric
+    CRS; where stretches overlap the wider one wins, and outside them the width is the default.
+    """
+    line = metric_line(lonlat)
+    total = line.length
+    cuts = sorted({min(max(b, 0.0), total) for a, b_, _ in profile for b in (a, b_)} - {0.0, total})
+    coords = shapely.get_coordinates(line)
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(coords, axis=0).T))])
+    extra = [(c, line.interpolate(c)) for c in cuts if not np.any(np.isclose(cum, c, atol=0.01))]
+    points = sorted(
+        [(float(d), (float(x), float(y))) for d, (x, y) in zip(cum, coords, strict=True)]
+        + [(c, (p.x, p.y)) for c, p in extra]
+    )
+    along = np.asarray([d for d, _ in points])
+    mid = (along[1:] + along[:-1]) / 2
+    widths = np.full(mid.shape[0], np.nan)
+    for a, b, w in profile:
+        inside = (mid >= min(a, b)) & (mid <= max(a, b))
+        widths[inside] = np.fmax(widths[inside], w)
+    widths[np.isnan(widths)] = default_width_m
+    xy = np.asarray([p for _, p in points])
+    lon_lat = shapely.get_coordinates(to_wgs84(LineString(xy)))
+    return [(round(float(x), _DECIMALS), round(float(y), _DECIMALS)) for x, y in lon_lat], widths.tolist()
+
+
+def width_runs(widths: Sequence[float]) -> list[tuple[int, int, float]]:
+    """Consecutive segments of one width as ``(first_segment, last_segment_exclusive, width)``."""
+    runs: list[tuple[int, int, float]] = []
+    for i, w in enumerate(widths):
+        if runs and runs[-1][2] == w:
+            runs[-1] = (runs[-1][0], i + 1, w)
+        else:
+            runs.append((i, i + 1, float(w)))
+    return runs
+
+
+def variable_corridor_polygon(lonlat: Sequence[tuple[float, float]], widths: Sequence[float]) -> GeoJson:
+    """The union of each stretch of the line buffered by its own width, back in WGS 84 lon/lat."""
+    if len(widths) != len(lonlat) - 1:
+        raise ValueError("one width per segment of the line")
+    xy = shapely.get_coordinates(metric_line(lonlat))
+    parts = [LineString(xy[a : b + 1]).buffer(w, quad_segs=8) for a, b, w in width_runs(widths)]
+    merged = shapely.union_all(parts)
+    if not isinstance(merged, Polygon):  # stretches always touch; guard against numeric slivers
+        merged = max(getattr(merged, "geoms", [merged]), key=lambda g: g.area)
+    return _rounded(to_wgs84(merged))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from customs.corridors import GeoJson, circle_polygon, line_geojson, validate_polygon
+from customs.corridors import circle_polygon, line_geojson, validate_polygon
 from customs.db import Db, notify
 from customs.errors import NotFoundError
 from sealwatch.geography import PLACES, ROUTES, PlaceKind, route_lonlat
@@ -24,6 +24,7 @@ from sealwatch.logging import get_logger
 log = get_logger(__name__)
 
 ZoneKind = Literal["customs_office", "border_checkpoint", "authorized_stop", "restricted_area"]
+StopPurpose = Literal["rest_area", "fuel_station", "border_queue"]
 OFFICE_KINDS: frozenset[str] = frozenset({"customs_office", "border_checkpoint"})
 SEED_ZONE_RADIUS_M = 1500.0
 ZONES_CHANNEL = "sealwatch_zones"
@@ -111,7 +112,7 @@ def _q(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _json(value: GeoJson) -> str:
+def _json(value: Any) -> str:
     return _q(json.dumps(value, separators=(",", ":"))) + "::jsonb"
 
 
@@ -172,6 +173,10 @@ class ZoneIn(BaseModel):
     radius_m: float | None = Field(default=None, gt=0, le=50_000)
     geometry: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon, lon/lat")
     active: bool = True
+    purpose: StopPurpose | None = Field(default=None, description="what an authorized_stop area is for")
+    max_stop_s: float | None = Field(
+        default=None, gt=0, le=7 * 86_400, description="how long a stop there is tolerated; unset: no limit"
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> ZoneIn:
@@ -179,6 +184,8 @@ class ZoneIn(BaseModel):
             raise ValueError("give radius_m (a circle is built around the centre) or a GeoJSON Polygon geometry")
         if self.geometry is not None:
             validate_polygon(self.geometry)
+        if self.kind != "authorized_stop" and (self.purpose is not None or self.max_stop_s is not None):
+            raise ValueError("purpose and max_stop_s describe authorized_stop areas only")
         return self
 
 
@@ -192,9 +199,11 @@ class Zone(BaseModel):
     radius_m: float | None
     active: bool
     updated_at: datetime
+    purpose: StopPurpose | None = None
+    max_stop_s: float | None = None
 
 
-_ZONE_COLS = "code, name, kind, geometry, center_lat, center_lon, radius_m, active, updated_at"
+_ZONE_COLS = "code, name, kind, geometry, center_lat, center_lon, radius_m, active, updated_at, purpose, max_stop_s"
 
 
 async def list_zones(db: Db, *, kind: str | None = None, active_only: bool = False) -> list[Zone]:
@@ -218,12 +227,14 @@ async def upsert_zone(db: Db, code: str, zone: ZoneIn) -> tuple[Zone, bool]:
     geometry = zone.geometry or circle_polygon(zone.center_lat, zone.center_lon, float(zone.radius_m or 0))
     async with db.transaction():
         row = await db.one(
-            f"""INSERT INTO zones (code, name, kind, geometry, center_lat, center_lon, radius_m, active)
-                VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s, %s)
+            f"""INSERT INTO zones (code, name, kind, geometry, center_lat, center_lon, radius_m, active, purpose,
+                                   max_stop_s)
+                VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
                     geometry = EXCLUDED.geometry, center_lat = EXCLUDED.center_lat,
                     center_lon = EXCLUDED.center_lon, radius_m = EXCLUDED.radius_m,
-                    active = EXCLUDED.active, updated_at = now()
+                    active = EXCLUDED.active, purpose = EXCLUDED.purpose, max_stop_s = EXCLUDED.max_stop_s,
+                    updated_at = now()
                 RETURNING {_ZONE_COLS}, (xmax = 0) AS created""",
             (
                 code,
@@ -234,6 +245,8 @@ async def upsert_zone(db: Db, code: str, zone: ZoneIn) -> tuple[Zone, bool]:
                 zone.center_lon,
                 zone.radius_m,
                 zone.active,
+                zone.purpose,
+                zone.max_stop_s,
             ),
         )
         assert row is not None  # INSERT ... RETURNING always yields the row
@@ -252,17 +265,24 @@ class RouteOut(BaseModel):
     polyline: dict[str, Any]
     time_limit_h: float
     active: bool
+    version: int = Field(description="the geometry's version (see /api/routes/{code}/versions)")
+    default_width_m: float = Field(description="corridor width outside the width_profile stretches")
+    width_profile: list[dict[str, float]] = Field(description="[{from_m, to_m, width_m}] along the line")
+    stop_tolerance_s: float | None = Field(description="a stop outside the stop areas is tolerated this long")
+
+
+_ROUTE_COLS = (
+    "code, name, place_codes, polyline, time_limit_h, active, version, default_width_m, width_profile, stop_tolerance_s"
+)
 
 
 async def list_routes(db: Db) -> list[RouteOut]:
-    rows = await db.all("SELECT code, name, place_codes, polyline, time_limit_h, active FROM routes ORDER BY code")
+    rows = await db.all(f"SELECT {_ROUTE_COLS} FROM routes ORDER BY code")
     return [RouteOut.model_validate(r) for r in rows]
 
 
 async def get_route(db: Db, code: str) -> RouteOut:
-    row = await db.one(
-        "SELECT code, name, place_codes, polyline, time_limit_h, active FROM routes WHERE code = %s", (code,)
-    )
+    row = await db.one(f"SELECT {_ROUTE_COLS} FROM routes WHERE code = %s", (code,))
     if row is None:
         raise NotFoundError(f"route {code!r} does not exist")
     return RouteOut.model_validate(row)

@@ -21,11 +21,12 @@ import psycopg
 from pydantic import BaseModel
 
 from customs import inventory
-from customs.corridors import GeoJson, corridor_polygon, line_geojson, line_length_m
+from customs.corridors import corridor_polygon, line_geojson, line_length_m
 from customs.db import AnyConnection, Db, as_db, notify
 from customs.errors import IllegalTransitionError, NotFoundError
 from customs.lifecycle import Status, load_declaration, lock, transition
 from customs.risk import Assessment, assess, latest_assessment
+from customs.routes import Corridor, current_corridor
 from customs.settings import CustomsSettings
 from sealwatch.logging import get_logger
 
@@ -53,6 +54,8 @@ class TransitView(BaseModel):
     route_line: dict[str, Any]
     corridor: dict[str, Any]
     corridor_width_m: float
+    route_version: int | None = None
+    segment_widths: list[float] | None = None
     office_departure: str
     office_destination: str
     channel: str
@@ -79,16 +82,17 @@ def time_limit_for_length(length_m: float) -> float:
     return max(2.0, math.ceil((length_m / 1000 / 50 + 1) * 2) / 2)
 
 
-async def _itinerary_line(db: Db, route_code: str | None, places: Sequence[str]) -> tuple[GeoJson, float]:
+async def _itinerary_corridor(
+    db: Db, route_code: str | None, places: Sequence[str], settings: CustomsSettings
+) -> Corridor:
+    """A route's current geometry with its widths; an ad-hoc itinerary's town line with one width."""
     if route_code:
-        row = await db.one("SELECT polyline, time_limit_h FROM routes WHERE code = %s", (route_code,))
-        if row is None:
-            raise NotFoundError(f"route {route_code!r} no longer exists")
-        return row["polyline"], float(row["time_limit_h"])
+        return await current_corridor(db, route_code)
     rows = await db.all("SELECT code, lat, lon FROM places WHERE code = ANY(%s)", (list(places),))
     where = {r["code"]: (r["lon"], r["lat"]) for r in rows}
     line = line_geojson([where[c] for c in places])
-    return line, time_limit_for_length(line_length_m(line))
+    width = settings.corridor_width_m
+    return Corridor(line, time_limit_for_length(line_length_m(line)), width, corridor_polygon(line, width))
 
 
 async def release(
@@ -121,29 +125,31 @@ async def release(
             decl = await load_declaration(db, declaration_id)
             assessment = await assess(db, declaration_id, decl, status.value, settings, rng, monitor_all=monitor_all)
         monitored = monitor_all or assessment.monitored
-        line, time_limit_h = await _itinerary_line(db, decl_row["route_code"], decl_row["itinerary_places"])
-        corridor = corridor_polygon(line, settings.corridor_width_m)
+        corridor = await _itinerary_corridor(db, decl_row["route_code"], decl_row["itinerary_places"], settings)
         seq = await db.one("SELECT nextval('mrn_seq') AS n")
         assert seq is not None
         transit_id = mrn(at.year, decl_row["office_departure"], int(seq["n"]))
-        deadline = at + timedelta(hours=time_limit_h)
+        deadline = at + timedelta(hours=corridor.time_limit_h)
         await db.run(
             """INSERT INTO transits (transit_id, declaration_id, route_code, route_line, corridor, corridor_width_m,
-                   office_departure, office_destination, channel, monitored, released_at, deadline)
-               VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s)""",
+                   office_departure, office_destination, channel, monitored, released_at, deadline, route_version,
+                   segment_widths)
+               VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)""",
             (
                 transit_id,
                 declaration_id,
                 decl_row["route_code"],
-                json.dumps(line),
-                json.dumps(corridor),
-                settings.corridor_width_m,
+                json.dumps(corridor.line),
+                json.dumps(corridor.polygon),
+                corridor.width_m,
                 decl_row["office_departure"],
                 decl_row["office_destination"],
                 assessment.channel.value,
                 monitored,
                 at,
                 deadline,
+                corridor.route_version,
+                None if corridor.segment_widths is None else json.dumps(corridor.segment_widths),
             ),
         )
         if monitored:
@@ -220,6 +226,7 @@ async def close(db: Db, transit_id: str, *, at: datetime | None = None, actor: s
 
 _TRANSIT_SELECT = """
     SELECT t.transit_id, t.declaration_id, t.seal_id, t.route_code, t.route_line, t.corridor, t.corridor_width_m,
+           t.route_version, t.segment_widths,
            t.office_departure, t.office_destination, t.channel, t.monitored, t.released_at, t.deadline,
            t.status, t.arrived_at, t.closed_at,
            COALESCE((SELECT array_agg(ts.seal_id ORDER BY ts.seal_id) FROM transit_seals ts

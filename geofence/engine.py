@@ -149,7 +149,7 @@ class Engine:
                 src.append(old)
         state = SealStates.empty(len(transits), len(self._zones))
         state.copy_rows(self._state, np.asarray(dst, dtype=np.int64), np.asarray(src, dtype=np.int64))
-        self._corridors = CorridorIndex(_project_routes(transits), [tr.corridor_width_m for tr in transits])
+        self._corridors = CorridorIndex(_project_routes(transits), [tr.widths for tr in transits])
         self._transits = list(transits)
         self._slots = SlotIndex([tr.seal_id for tr in transits])
         self._seal_ids = [tr.seal_id for tr in transits]

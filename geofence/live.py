@@ -36,7 +36,7 @@ CHANNELS = ("sealwatch_transits", "sealwatch_zones")
 REPLAY_CHUNK = 50_000
 
 _TRANSITS_SQL = """
-SELECT transit_id, seal_id, route_line, corridor_width_m, office_destination, deadline
+SELECT transit_id, seal_id, route_line, corridor_width_m, office_destination, deadline, segment_widths
 FROM active_transits ORDER BY transit_id
 """
 _ZONES_SQL = "SELECT code, kind, geometry FROM zones WHERE active ORDER BY code"
@@ -64,6 +64,7 @@ def transit_specs(rows: Sequence[dict[str, Any]]) -> list[TransitSpec]:
     for row in rows:
         line = _as_json(row["route_line"])
         deadline = row["deadline"]
+        widths = _as_json(row.get("segment_widths"))
         specs.append(
             TransitSpec(
                 transit_id=row["transit_id"],
@@ -72,6 +73,7 @@ def transit_specs(rows: Sequence[dict[str, Any]]) -> list[TransitSpec]:
                 corridor_width_m=float(row["corridor_width_m"]),
                 destination_zone=row["office_destination"],
                 deadline=None if deadline is None else deadline.timestamp(),
+                segment_widths_m=None if widths is None else tuple(float(w) for w in widths),
             )
         )
     return specs

@@ -60,12 +60,23 @@ class TransitSpec:
     corridor_width_m: float  # max allowed distance from the route line
     destination_zone: str | None = None  # ZoneSpec.code of the office of destination
     deadline: float | None = None  # epoch seconds
+    # A width per route segment (wider in towns, on border approaches); None: corridor_width_m all along.
+    segment_widths_m: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.route) < 2:
             raise ValueError(f"transit {self.transit_id}: route needs at least two vertices")
         if not self.corridor_width_m > 0:
             raise ValueError(f"transit {self.transit_id}: corridor_width_m must be positive")
+        if self.segment_widths_m is not None:
+            if len(self.segment_widths_m) != len(self.route) - 1:
+                raise ValueError(f"transit {self.transit_id}: segment_widths_m needs one width per route segment")
+            if not all(w > 0 for w in self.segment_widths_m):
+                raise ValueError(f"transit {self.transit_id}: segment widths must be positive")
+
+    @property
+    def widths(self) -> float | tuple[float, ...]:
+        return self.segment_widths_m if self.segment_widths_m is not None else self.corridor_width_m
 
 
 @dataclass(frozen=True, slots=True)

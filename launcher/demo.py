@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from sealwatch.config import Settings, get_settings
 from sealwatch.logging import get_logger
@@ -34,7 +35,7 @@ log = get_logger(__name__)
 # (seal index, fault): staggered so something happens in each of the first minutes.
 DEMO_FAULTS: tuple[tuple[int, Fault], ...] = (
     (2, Fault(FaultKind.DEVIATION, at_s=60)),
-    (4, Fault(FaultKind.STOP, at_s=90, duration_s=30 * 60)),
+    (4, Fault(FaultKind.STOP, at_s=12 * 60, duration_s=30 * 60)),  # past the border-queue areas
     (6, Fault(FaultKind.OPENED, at_s=120)),
     (8, Fault(FaultKind.LOW_BATTERY, at_s=30, duration_s=120)),
     (10, Fault(FaultKind.SIGNAL_LOSS, at_s=150, duration_s=15 * 60)),
@@ -69,6 +70,10 @@ def ensure_demo_operator(database_url: str, password: str | None = None) -> str:
     return password
 
 
+def _lonlat(line: Any) -> tuple[tuple[float, float], ...]:
+    return tuple((float(x), float(y)) for x, y, *_ in line["coordinates"])
+
+
 def release_fleet(database_url: str, n: int, seed: int, faults: bool = True) -> list[SealPlan]:
     """Release ``n`` transits through customs and plan one virtual seal per transit; create the
     demo operator and print its login (the map at / asks for it)."""
@@ -81,13 +86,17 @@ def release_fleet(database_url: str, n: int, seed: int, faults: bool = True) -> 
     with connect(database_url) as conn:
         released = release_demo_fleet(conn, n, seed)
         rows = conn.execute("SELECT seal_id, battery_pct FROM seals").fetchall()
+        lines = conn.execute("SELECT transit_id, route_line FROM transits").fetchall()
     battery = {str(r["seal_id"]): float(str(r["battery_pct"])) for r in rows}
+    # Each seal drives the line its transit was released with, whatever version of the route that is.
+    route_line = {str(r["transit_id"]): _lonlat(r["route_line"]) for r in lines}
     now = datetime.now(UTC)
     plans = []
     for i, transit in enumerate(released):
         if transit.seal_id is None or transit.route_code is None:
             continue  # not monitored by a seal: nothing to simulate
-        path = RoutePath.of_route(transit.route_code)
+        line = route_line[transit.transit_id]
+        path = RoutePath.of_vertices(transit.route_code, list(line))
         speed = 60.0 + (i * 7919 % 30)
         driven = speed / 3.6 * max(0.0, (now - transit.released_at).total_seconds())
         plans.append(
@@ -98,6 +107,7 @@ def release_fleet(database_url: str, n: int, seed: int, faults: bool = True) -> 
                 speed_kmh=speed,
                 battery_pct=battery[transit.seal_id],
                 transit_id=transit.transit_id,
+                route_line=line,
                 seed=seed * 100_003 + i,
                 faults=tuple(f for index, f in DEMO_FAULTS if faults and index == i),
             )

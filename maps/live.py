@@ -2,8 +2,9 @@
 
 The page works offline (control rooms often have no internet): folium normally links Leaflet,
 jQuery, Bootstrap and plugins from CDNs; here every asset comes from ``/static`` (``maps/static``,
-vendored from npm), and base tiles are optional (``settings.tile_url``). Without tiles the routes,
-customs offices and border checkpoints drawn from ``sealwatch.geography`` are the basemap.
+vendored from npm), and base tiles are optional (``settings.tile_url``). Without tiles the map
+still reads as a map: the open-data basemap in ``maps/static/basemap`` (Caspian, countries, borders,
+towns; see ``maps.basemap_extract``) lies beneath the routes, customs offices and border checkpoints.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ log = get_logger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_URL = "/static"
 VENDOR_URL = f"{STATIC_URL}/vendor"
+BASEMAP_MANIFEST_URL = f"{STATIC_URL}/basemap/manifest.json"
 
 CENTER = (40.4, 47.5)
 ZOOM = 7
@@ -114,6 +116,24 @@ class LivePanel(JSCSSMixin, MacroElement):
         self.places = [(PLACE_LABELS[k], c) for k, c in PLACE_COLORS.items()]
 
 
+class OpenDataBasemap(JSCSSMixin, MacroElement):
+    """The GeoJSON basemap layers, loaded by ``basemap.js`` from the manifest into a pane beneath everything."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            SealwatchBasemap.add({{ this._parent.get_name() }}, {{ this.manifest_url|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, manifest_url: str = BASEMAP_MANIFEST_URL) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "OpenDataBasemap"
+        self.default_js = [("sealwatch_basemap_js", f"{STATIC_URL}/basemap.js")]
+        self.manifest_url = manifest_url
+
+
 # Each seal is a circle marker whose CSS class names its status, so the DOM says what the map shows.
 POINT_TO_LAYER = JsCode(
     """
@@ -192,6 +212,7 @@ def build_live_map(settings: Settings, layers: Sequence[MapLayer] = ()) -> foliu
     figure.header.add_child(Element("<title>sealwatch · live seals</title>"), name="title")
     if settings.tile_url:
         folium.TileLayer(tiles=settings.tile_url, attr=settings.tile_attribution, name="Base map").add_to(m)
+    OpenDataBasemap().add_to(m)
     add_basemap(m)
     for layer in layers:
         layer(m)

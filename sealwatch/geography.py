@@ -1,7 +1,10 @@
-"""Reference geography for Azerbaijan: towns, customs offices, border checkpoints, highway routes.
+"""Reference geography for Azerbaijan: towns, customs offices, border checkpoints, highway routes,
+and where trucks may stop along them.
 
 Coordinates are WGS 84 (lat, lon) of town centres and crossing points. Routes are the town
-sequences along the highways named in DESIGN.md; a route's polyline joins its towns in order.
+sequences along the highways named in DESIGN.md; the seeded polyline joins its towns in order
+until customs imports, edits or learns the road's own geometry (a new route version). Stop areas
+are placed along a route by distance from one of its places, so they lie on the seeded line.
 Stages that measure or buffer must project first (``METRIC_CRS``).
 """
 
@@ -37,6 +40,7 @@ class Route:
     name: str
     place_codes: tuple[str, ...]
     time_limit_h: float  # transit time limit the office of departure sets for this route
+    stop_tolerance_min: float = 15.0  # a stop outside the stop areas is tolerated this long
 
     @property
     def origin(self) -> str:
@@ -106,6 +110,7 @@ _ROUTES: tuple[Route, ...] = (
         "Balakan – Ganja (via Zaqatala, Shaki)",
         ("AZBLK", "ZAQ", "SHK", "YEV", "AZGNJ"),
         time_limit_h=8.0,
+        stop_tolerance_min=20.0,  # mountain road: more slow stretches and roadside halts
     ),
 )
 
@@ -119,3 +124,53 @@ def route_lonlat(route: Route) -> list[tuple[float, float]]:
 
 def offices() -> list[Place]:
     return [p for p in _PLACES if p.kind is not PlaceKind.TOWN]
+
+
+class StopPurpose(StrEnum):
+    REST_AREA = "rest_area"
+    FUEL_STATION = "fuel_station"
+    BORDER_QUEUE = "border_queue"
+
+
+@dataclass(frozen=True, slots=True)
+class StopArea:
+    """An authorized stop area on a route: ``along_km`` from place ``near`` (towards the destination
+    when positive); a border queue runs ``length_km`` further along the road from there."""
+
+    code: str
+    name: str
+    purpose: StopPurpose
+    route_code: str
+    near: str
+    along_km: float
+    radius_m: float = 350.0
+    max_stop_min: float | None = None  # None: no limit (queues, rest areas for the daily rest)
+    length_km: float = 0.0
+
+
+_FUEL, _REST, _QUEUE = StopPurpose.FUEL_STATION, StopPurpose.REST_AREA, StopPurpose.BORDER_QUEUE
+STOP_AREAS: tuple[StopArea, ...] = (
+    # Border queues on the Azerbaijani approach to each crossing: trucks wait there for hours.
+    StopArea("Q-RBR", "Red Bridge border queue", _QUEUE, "RBR-BAK", "AZRBR", 1.0, 200.0, None, 7.0),
+    StopArea("Q-AST", "Astara border queue", _QUEUE, "AST-HAJ", "AZAST", 1.0, 200.0, None, 6.0),
+    StopArea("Q-SAM", "Samur border queue", _QUEUE, "SAM-BAK", "AZSAM", 1.0, 200.0, None, 10.0),
+    StopArea("Q-BLK", "Balakan border queue", _QUEUE, "BLK-GNJ", "AZBLK", 1.0, 200.0, None, 5.0),
+    # Fuel stations: refuelling, a meal, the driver's short break.
+    StopArea("F-GAZ", "Gazakh fuel station (M2)", _FUEL, "RBR-BAK", "GAZ", 3.0, max_stop_min=60),
+    StopArea("F-SHA", "Shamkir fuel station (M2)", _FUEL, "RBR-BAK", "SHA", 2.0, max_stop_min=60),
+    StopArea("F-YEV", "Yevlakh fuel station (M2)", _FUEL, "RBR-BAK", "YEV", -3.0, max_stop_min=60),
+    StopArea("F-KUR", "Kurdamir fuel station (M2)", _FUEL, "RBR-BAK", "KUR", 2.0, max_stop_min=60),
+    StopArea("F-LOK", "Lokbatan fuel station (M2)", _FUEL, "RBR-BAK", "LOK", -2.0, max_stop_min=60),
+    StopArea("F-LAN", "Lankaran fuel station (M3)", _FUEL, "AST-HAJ", "LAN", 3.0, max_stop_min=60),
+    StopArea("F-SAL", "Salyan fuel station (M3)", _FUEL, "AST-HAJ", "SAL", -2.0, max_stop_min=60),
+    StopArea("F-KHA", "Khachmaz fuel station (M1)", _FUEL, "SAM-BAK", "KHA", 3.0, max_stop_min=60),
+    StopArea("F-SIY", "Siyazan fuel station (M1)", _FUEL, "SAM-BAK", "SIY", 2.0, max_stop_min=60),
+    StopArea("F-SHK", "Shaki fuel station", _FUEL, "BLK-GNJ", "SHK", 4.0, max_stop_min=60),
+    # Truck parks and rest areas: the AETR breaks and the daily rest.
+    StopArea("R-TOV", "Tovuz truck rest area (M2)", _REST, "RBR-BAK", "TOV", 5.0, 450.0, 12 * 60),
+    StopArea("R-GNJ", "Ganja truck park (M2)", _REST, "RBR-BAK", "AZGNJ", 6.0, 500.0, 12 * 60),
+    StopArea("R-HAJ", "Hajigabul truck stop (M2/M3)", _REST, "RBR-BAK", "HAJ", 4.0, 500.0, 12 * 60),
+    StopArea("R-MAS", "Masalli rest area (M3)", _REST, "AST-HAJ", "MAS", 4.0, 400.0, 12 * 60),
+    StopArea("R-SHB", "Shabran rest area (M1)", _REST, "SAM-BAK", "SHB", 3.0, 400.0, 12 * 60),
+    StopArea("R-ZAQ", "Zaqatala rest area", _REST, "BLK-GNJ", "ZAQ", 3.0, 400.0, 12 * 60),
+)

@@ -22,6 +22,9 @@ class SealPlan:
     transit_id: str | None = None
     seed: int = 0
     key: SigningKey | None = None  # the seal signs every message with it; None sends unsigned
+    # The road to drive, (lon, lat): the transit's own route line as customs released it (an
+    # imported, edited or learned geometry). None: the route's seeded line.
+    route_line: tuple[tuple[float, float], ...] | None = None
 
 
 def seal_id_for(index: int) -> str:

@@ -39,7 +39,12 @@ class VirtualSeal:
 
     @classmethod
     def from_plan(cls, plan: SealPlan, seq_start: int | None = None) -> VirtualSeal:
-        seal = cls(plan=plan, path=RoutePath.of_route(plan.route_code), rng=random.Random(plan.seed))
+        path = (
+            RoutePath.of_route(plan.route_code)
+            if plan.route_line is None
+            else RoutePath.of_vertices(plan.route_code, list(plan.route_line))
+        )
+        seal = cls(plan=plan, path=path, rng=random.Random(plan.seed))
         seal.distance_m = plan.start_m
         seal.battery_pct = plan.battery_pct
         if seq_start is not None:

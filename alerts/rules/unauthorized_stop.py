@@ -1,79 +1,147 @@
-"""unauthorized_stop: a ``stop_start`` outside any authorized zone, lasting at least the extra minimum.
+"""unauthorized_stop: a stop that lasts longer than it may, judged the way trucks really stop.
 
-The engine reports ``stop_start`` once its own minimum is reached. When
-``unauthorized_stop_min_s`` asks for longer (counted from the stop's first slow fix), the stop is
-remembered and raised by a later fix of the same seal, or by its ``stop_end`` if that is long
-enough; a shorter stop is forgotten.
+The engine reports ``stop_start`` once a seal has been slow for its own minimum and ``stop_end`` when
+it moves again. How long the stop may last depends on where and why the truck stands:
+
+* in a customs office or border checkpoint zone, or a stop area without a limit (a border-queue
+  area, where trucks wait for hours): as long as it takes;
+* in a stop area with a limit (a fuel station): that limit;
+* anywhere else: the route's tolerated stop (``stop_tolerance_s``, else ``unauthorized_stop_min_s``),
+  at least the AETR break (45 min) when the driver has driven 4.5 h since his last one;
+* while several seals stand on the same stretch of road at once (a jam, see ``alerts.stops``) the
+  stop is held back: jam time does not count, up to ``stop_jam_hold_max_s`` of it, so a stop that
+  outlasts its jam, or a jam that lasts for ever, still alerts.
+
+The stop is judged again on every fix of the stopped seal and at its end. Outlasting its allowance
+raises a warning that becomes critical once the stop outlasts it by
+``unauthorized_stop_critical_after_s``; a stop with the seal opened or tampered (outside an office
+or checkpoint) is critical at once, whatever its allowance. Durations count from the stop's first
+slow fix; the AETR clock counts fixes faster than the engine's stop speed, minus silences.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from alerts.model import Condition, PendingStop, TransitContext, TransitMemory
+from alerts.model import AlertType, Condition, PendingStop, Severity, TransitContext, TransitMemory
 from alerts.settings import AlertSettings
+from alerts.stops import OFFICE_KINDS
 from geofence.model import Observation
 from sealwatch.fixes import FixRecord
 
-TYPE = "unauthorized_stop"
+TYPE: AlertType = "unauthorized_stop"
+MOVING_KMH = 3.0  # the engine's default stop speed: slower is standing
+_RANK = {"": 0, "info": 1, "warning": 2, "critical": 3}
 
 
-def _raise(stop: PendingStop, ctx: TransitContext, t: float, s: AlertSettings, **extra: Any) -> Condition:
-    evidence = {**stop.evidence, "started_at": stop.started_at, "duration_s": round(t - stop.started_at), **extra}
-    return Condition(
-        "unauthorized_stop",
-        "raise",
-        ctx.transit_id,
-        stop.seal_id,
-        t,
-        stop.lat,
-        stop.lon,
-        s.unauthorized_stop_severity,
-        evidence,
-    )
+def _start(obs: Observation, ctx: TransitContext, mem: TransitMemory, s: AlertSettings) -> PendingStop:
+    started_at = float(obs.evidence.get("started_at", obs.t))
+    stop = PendingStop(obs.seal_id, started_at, obs.lat, obs.lon, {"observation": obs.kind, **obs.evidence})
+    area = ctx.stops.area_at(obs.lat, obs.lon) if ctx.stops is not None else None
+    if area is not None:
+        stop.area = area.code
+        stop.allowed_s = None if area.office else area.max_stop_s
+        stop.evidence |= {"area": area.code, "area_kind": area.kind, "area_purpose": area.purpose}
+    elif ctx.stops is None and obs.evidence.get("authorized", False):
+        stop.allowed_s = None  # no stop areas known here: the engine's own zone check decides
+    else:
+        tolerance = ctx.stop_tolerance_s if ctx.stop_tolerance_s is not None else s.unauthorized_stop_min_s
+        seal = mem.seal(obs.seal_id)
+        stop.aetr_break = seal.drive_s >= s.stop_aetr_driving_s
+        stop.allowed_s = max(tolerance, s.stop_aetr_break_s) if stop.aetr_break else tolerance
+        stop.evidence["driving_before_s"] = round(seal.drive_s)
+    stop.evidence["allowed_s"] = stop.allowed_s
+    return stop
+
+
+def _judge(stop: PendingStop, ctx: TransitContext, mem: TransitMemory, t: float, s: AlertSettings) -> list[Condition]:
+    """Raise, or raise higher, when the stop outlasts its allowance or the seal is open."""
+    if stop.last_t is not None and t <= stop.last_t:
+        return []
+    jam = ctx.stops.jam_at(stop.seal_id, stop.lat, stop.lon, t) if ctx.stops is not None else 0
+    since = stop.started_at if stop.last_t is None else stop.last_t
+    if jam and stop.jam:
+        stop.jam_s += t - since
+    elif jam:
+        stop.jam_s += min(t - since, s.stop_jam_window_s)  # the jam was there before we looked
+    stop.jam, stop.last_t = jam, t
+    duration = t - stop.started_at
+    unexplained = duration - min(stop.jam_s, s.stop_jam_hold_max_s)
+    opened = mem.seal(stop.seal_id).state != "closed"
+    severity: Severity | None = None
+    if opened and stop.evidence.get("area_kind") not in OFFICE_KINDS:  # officers open seals in offices
+        severity = "critical"
+    elif stop.allowed_s is not None and not (jam and stop.jam_s < s.stop_jam_hold_max_s):
+        over = unexplained - stop.allowed_s
+        if over > s.unauthorized_stop_critical_after_s:
+            severity = "critical"
+        elif over > 0:
+            severity = s.unauthorized_stop_severity
+    if severity is None or _RANK[severity] <= _RANK[stop.severity]:
+        return []
+    stop.severity = severity
+    return [_raise(stop, ctx, t, severity, seal_state=mem.seal(stop.seal_id).state, unexplained_s=round(unexplained))]
+
+
+def _raise(stop: PendingStop, ctx: TransitContext, t: float, severity: Severity, **extra: Any) -> Condition:
+    evidence = {
+        **stop.evidence,
+        "started_at": stop.started_at,
+        "duration_s": round(t - stop.started_at),
+        "jam_s": round(stop.jam_s),
+        "aetr_break": stop.aetr_break,
+        **extra,
+    }
+    return Condition(TYPE, "raise", ctx.transit_id, stop.seal_id, t, stop.lat, stop.lon, severity, evidence)
 
 
 def on_observation(obs: Observation, ctx: TransitContext, mem: TransitMemory, s: AlertSettings) -> list[Condition]:
     if obs.kind == "stop_start":
-        if obs.evidence.get("authorized", True):
-            return []
-        started_at = float(obs.evidence.get("started_at", obs.t))
-        stop = PendingStop(obs.seal_id, started_at, obs.lat, obs.lon, {"observation": obs.kind, **obs.evidence})
-        if obs.t - started_at >= s.unauthorized_stop_min_s:
-            mem.stop = None
-            return [_raise(stop, ctx, obs.t, s)]
-        mem.stop = stop
+        mem.stop = _start(obs, ctx, mem, s)
+        return _judge(mem.stop, ctx, mem, obs.t, s)
+    if obs.kind != "stop_end":
         return []
-    if obs.kind == "stop_end" and not obs.evidence.get("authorized", True):
-        out: list[Condition] = []
-        pending = mem.stop
-        if pending is not None and pending.seal_id == obs.seal_id:
-            mem.stop = None
-            if obs.t - pending.started_at >= s.unauthorized_stop_min_s:
-                out.append(_raise(pending, ctx, obs.t, s, ended=True))
-        out.append(
-            Condition(
-                "unauthorized_stop",
-                "clear",
-                ctx.transit_id,
-                obs.seal_id,
-                obs.t,
-                obs.lat,
-                obs.lon,
-                s.unauthorized_stop_severity,
-                {"observation": obs.kind, **obs.evidence},
-                resolve=s.unauthorized_stop_auto_resolve,
-                reason="moving again",
-            )
+    pending = mem.stop
+    out: list[Condition] = []
+    if pending is not None and pending.seal_id == obs.seal_id:
+        out = _judge(pending, ctx, mem, obs.t, s)
+        mem.stop = None
+    if obs.t - float(obs.evidence.get("started_at", obs.t)) >= s.stop_aetr_break_s:
+        mem.seal(obs.seal_id).drive_s = 0.0  # an AETR break taken, wherever it was
+    out.append(
+        Condition(
+            TYPE,
+            "clear",
+            ctx.transit_id,
+            obs.seal_id,
+            obs.t,
+            obs.lat,
+            obs.lon,
+            s.unauthorized_stop_severity,
+            {"observation": obs.kind, **obs.evidence},
+            resolve=s.unauthorized_stop_auto_resolve,
+            reason="moving again",
         )
-        return out
-    return []
+    )
+    return out
 
 
 def on_fix(fix: FixRecord, ctx: TransitContext, mem: TransitMemory, s: AlertSettings) -> list[Condition]:
-    stop = mem.stop
     t = fix.t.timestamp()
-    if stop is None or stop.seal_id != fix.seal_id or t - stop.started_at < s.unauthorized_stop_min_s:
+    _drive(fix, t, mem, s)
+    stop = mem.stop
+    if stop is None or stop.seal_id != fix.seal_id:
         return []
-    mem.stop = None
-    return [_raise(stop, ctx, t, s)]
+    return _judge(stop, ctx, mem, t, s)
+
+
+def _drive(fix: FixRecord, t: float, mem: TransitMemory, s: AlertSettings) -> None:
+    """The AETR clock: time between consecutive fixes counts as driving when the later one moves."""
+    seal = mem.seal(fix.seal_id)
+    if seal.drive_t is not None and t > seal.drive_t:
+        gap = t - seal.drive_t
+        moving = fix.speed_kmh is None or fix.speed_kmh >= MOVING_KMH
+        if moving and gap <= s.stop_aetr_max_gap_s:
+            seal.drive_s += gap
+    if seal.drive_t is None or t > seal.drive_t:
+        seal.drive_t = t

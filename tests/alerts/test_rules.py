@@ -242,7 +242,7 @@ def test_opened_at_destination_info_when_configured() -> None:
 
 
 def test_unauthorized_stop_only_when_not_authorized() -> None:
-    h = Harness()
+    h = Harness(AlertSettings(unauthorized_stop_min_s=0))
     start = at(0).timestamp()
     h.run(observations=[obs(SEAL, TRANSIT, "stop_start", 300, started_at=start, authorized=True)])
     assert h.book.alerts == []

@@ -26,7 +26,7 @@ def fault(kind: str, seal: str, transit: str, n: int) -> Batch:
         return [fix(seal, s)], [obs(seal, transit, "corridor_exit", s, distance_m=2600.0)]
     if kind == "unauthorized_stop":
         return [fix(seal, s, speed=0)], [
-            obs(seal, transit, "stop_start", s, started_at=at(s - 300).timestamp(), authorized=False)
+            obs(seal, transit, "stop_start", s, started_at=at(s - 1000).timestamp(), authorized=False)
         ]
     if kind == "seal_opened":
         return [fix(seal, s - 50), fix(seal, s, state="opened")], []

@@ -38,6 +38,7 @@ SAMPLE = {
     "group_id": "G1",
     "dataset": "tracks",
     "name": "nobody",
+    "version": "1",
 }
 
 # Endpoints whose allowed answer never ends (the SSE stream): an invalid query makes it a 422

@@ -11,7 +11,9 @@ observations. The rules, in the order they apply to one seal's fixes:
    ``jump_max_kmh`` the fix is reported as ``jump`` and then ignored by every other check; it does
    advance the seal's last accepted t but not its last plausible fix. The first fix has no implied
    speed and is plausible.
-3. Corridor: out = distance(route line, fix) > width. Exit when inside-state and the current run
+3. Corridor: out = no route segment lies within that segment's width of the fix (one width for
+   the whole route unless the transit gives one per segment); the distance in evidence is the
+   distance from the route line. Exit when inside-state and the current run
    of out fixes has >= exit_min_fixes fixes and spans >= exit_min_seconds; re-entry when
    outside-state and the current run of in fixes has >= reentry_min_fixes fixes.
 4. Zones: membership is polygon.intersects(point). Enter/exit on membership change between
@@ -190,7 +192,12 @@ class ReferenceEngine:
         # Corridor hysteresis.
         pt_geom = Point(x, y)
         d = seal.line.distance(pt_geom)
-        is_out = d > seal.transit.corridor_width_m
+        widths = seal.transit.segment_widths_m
+        if widths is None:
+            is_out = d > seal.transit.corridor_width_m
+        else:
+            coords = list(seal.line.coords)
+            is_out = all(LineString(coords[i : i + 2]).distance(pt_geom) > w for i, w in enumerate(widths))
         if is_out:
             seal.out_count += 1
             if seal.out_count == 1:

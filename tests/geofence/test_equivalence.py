@@ -139,7 +139,12 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         dest = draw(st.sampled_from([None, *[z.code for z in zs]]))
         route = [point_to_lonlat(x, y) for x, y in line.coords]
         seal = f"S{k}"
-        transits.append(TransitSpec(f"T{k}", seal, route, width, dest, draw(st.sampled_from([None, t0 + 3_600]))))
+        # Sometimes a width per segment (a corridor wider in towns), around the drawn width.
+        n_seg = len(route) - 1
+        per_segment = draw(st.none() | st.lists(st.floats(width * 0.5, width * 1.5), min_size=n_seg, max_size=n_seg))
+        deadline = draw(st.sampled_from([None, t0 + 3_600]))
+        widths = None if per_segment is None else tuple(per_segment)
+        transits.append(TransitSpec(f"T{k}", seal, route, width, dest, deadline, segment_widths_m=widths))
         rows += [(seal, *fix) for fix in draw(track(line, width, t0 + draw(st.floats(0, 100))))]
     rows.append(("UNKNOWN", t0 + 1, 40.0, 47.0, 50.0))
     perm = draw(st.permutations(range(len(rows))))
@@ -213,7 +218,7 @@ def test_fallback_paths_match_reference(sc: Scenario) -> None:
         for e in (engine, ref):
             e.set_transits(sc.transits)
             e.set_zones(sc.zones)
-        long_routes = {tuple(tr.route) for tr in sc.transits if len(tr.route) > 2}
+        long_routes = {(tuple(tr.route), tr.widths) for tr in sc.transits if len(tr.route) > 2}
         assert engine._corridors.sparse_route.sum() == len(long_routes)  # those took the GEOS path
         for batch in sc.batches:
             assert_same_observations(engine.process(batch), ref.process(batch))

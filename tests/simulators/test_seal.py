@@ -179,3 +179,17 @@ def test_clock_replays_fast_then_never_runs_ahead_of_the_wall() -> None:
     assert clock.now().timestamp() <= time.time()
     with pytest.raises(ValueError):
         SimClock(speedup=0.5)
+
+
+def test_a_seal_drives_its_transits_own_road_not_the_town_line() -> None:
+    """A route imported or learned as real road geometry is what the virtual truck follows."""
+    town = route_lonlat(ROUTES["AST-HAJ"])
+    a, b = town[0], town[1]  # Astara → Lankaran, bent 3 km east halfway like a coastal road
+    road = ((a[0], a[1]), ((a[0] + b[0]) / 2 + 0.035, (a[1] + b[1]) / 2), (b[0], b[1]), *town[2:])
+    plan = SealPlan("AZS-T0002", "AST-HAJ", speed_kmh=80.0, seed=3, route_line=road)
+    fixes = all_fixes(drive(VirtualSeal.from_plan(plan), 25))
+    xs, ys = TO_METRIC.transform([p[0] for p in road], [p[1] for p in road])
+    road_m = shapely.LineString(list(zip(xs, ys, strict=True)))
+    on_road = [road_m.distance(shapely.Point(*TO_METRIC.transform(f.lon, f.lat))) for f in fixes]
+    assert len(fixes) > 40 and max(on_road) < 100  # GPS noise only
+    assert max(off_route_m("AST-HAJ", f) for f in fixes) > 1_500  # the town line is far from this road
