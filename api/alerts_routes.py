@@ -21,7 +21,7 @@ from alerts.settings import AlertSettings, get_alert_settings
 from alerts.stats import AlertStats, alert_stats
 from alerts.store import ALERT_COLUMNS, fetch_all, get_alert
 from api.auth import CurrentUser
-from api.deps import Conn, SettingsDep, UtcDatetime
+from api.deps import Conn, SettingsDep, UtcDatetime, deprecated_alias
 from sealwatch.logging import get_logger
 from store.db import database_url
 from store.users import Role, User
@@ -173,13 +173,15 @@ async def list_alerts(
     status: Annotated[
         list[AlertStatus | Literal["unresolved"]] | None, Query(description="repeatable; 'unresolved' = not resolved")
     ] = None,
-    type: Annotated[list[AlertType] | None, Query(description="repeatable")] = None,
+    alert_type: Annotated[list[AlertType] | None, Query(description="repeatable")] = None,
     transit_id: str | None = None,
     seal_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    type: Annotated[list[AlertType] | None, Query(deprecated=True, description="deprecated: use alert_type")] = None,
 ) -> list[AlertOut]:
     """Alerts, newest first. The ``X-Alert-Stream-Id`` header is the stream position of this snapshot:
     follow ``/api/alerts/stream?after=<it>`` to miss no change after it."""
+    types = deprecated_alias(alert_type, type, "alert_type", "type")
     statuses = [s for s in status or [] if s != "unresolved"]
     unresolved = bool(status and "unresolved" in status)
     async with conn.transaction():
@@ -198,7 +200,7 @@ async def list_alerts(
                 "any_status": not status,
                 "statuses": statuses,
                 "unresolved": unresolved,
-                "types": list(type) if type else None,
+                "types": list(types) if types else None,
                 "transit": transit_id,
                 "seal": seal_id,
                 "group": user.group_id if user.role is Role.MOBILE_GROUP else None,
@@ -211,9 +213,17 @@ async def list_alerts(
 
 
 @router.get("/api/alerts/stats", response_model=AlertStats)
-async def get_stats(conn: Conn, since: UtcDatetime | None = None, until: UtcDatetime | None = None) -> AlertStats:
+async def get_stats(
+    conn: Conn,
+    start: Annotated[UtcDatetime | None, Query(description="alerts raised at or after")] = None,
+    end: Annotated[UtcDatetime | None, Query(description="alerts raised before")] = None,
+    since: Annotated[UtcDatetime | None, Query(deprecated=True, description="deprecated: use start")] = None,
+    until: Annotated[UtcDatetime | None, Query(deprecated=True, description="deprecated: use end")] = None,
+) -> AlertStats:
     """Counts and false-alarm rate (false alarms / operator-resolved) by type, route and carrier."""
-    return await alert_stats(conn, since, until)
+    return await alert_stats(
+        conn, deprecated_alias(start, since, "start", "since"), deprecated_alias(end, until, "end", "until")
+    )
 
 
 @router.get("/api/alerts/stream", response_class=EventSourceResponse)

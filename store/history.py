@@ -55,6 +55,7 @@ class TransitFilter:
     alert_type: str | None = None
     channel: str | None = None
     status: str | None = None
+    outcome: str | None = None  # transits with an alert resolved with this outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,15 @@ _LIST_COLUMNS = sql.SQL(
        COALESCE((SELECT array_agg(ts.seal_id ORDER BY ts.seal_id) FROM transit_seals ts
                  WHERE ts.transit_id = t.transit_id), '{}') AS seal_ids"""
 )
+
+
+# Alerts per transit (informational arrival alerts are not alarms): what a search result shows.
+_ALERT_COUNTS = sql.SQL(
+    """(SELECT count(*) FROM alerts a WHERE a.transit_id = t.transit_id AND a.type <> 'arrival') AS alert_count,
+       (SELECT count(*) FROM alerts a WHERE a.transit_id = t.transit_id AND a.type <> 'arrival'
+                                        AND a.status <> 'resolved') AS open_alert_count"""
+)
+_NO_ALERT_COUNTS = sql.SQL("0 AS alert_count, 0 AS open_alert_count")
 
 
 def transit_where(f: TransitFilter, with_alerts: bool) -> tuple[list[sql.Composable], dict[str, Any]]:
@@ -139,6 +149,14 @@ def transit_where(f: TransitFilter, with_alerts: bool) -> tuple[list[sql.Composa
             )
         else:
             add("false")  # no alerts table: no transit has an alert of any type
+    if f.outcome is not None:
+        if with_alerts:
+            add(
+                "EXISTS (SELECT 1 FROM alerts a WHERE a.transit_id = t.transit_id AND a.outcome = %(outcome)s)",
+                outcome=f.outcome,
+            )
+        else:
+            add("false")
     return clauses, params
 
 
@@ -153,10 +171,11 @@ async def list_transits(conn: AsyncConn, f: TransitFilter, limit: int = 100, cur
         clauses.append(sql.SQL("(t.released_at, t.transit_id) < (%(c_at)s, %(c_id)s)"))
         params.update(c_at=at, c_id=tid)
     where = sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("true")
+    cols = sql.SQL("{}, {}").format(_LIST_COLUMNS, _ALERT_COUNTS if with_alerts else _NO_ALERT_COUNTS)
     query = sql.SQL(
         "SELECT {cols} FROM transits t JOIN declarations d ON d.id = t.declaration_id"
         " WHERE {where} ORDER BY t.released_at DESC, t.transit_id DESC LIMIT %(limit)s"
-    ).format(cols=_LIST_COLUMNS, where=where)
+    ).format(cols=cols, where=where)
     params["limit"] = limit + 1  # one extra row tells whether there is a next page
     cur = await conn.execute(query, params)
     rows = await cur.fetchall()
