@@ -55,8 +55,10 @@ def _rule(*roles: Role | frozenset[Role], page: bool = False, scrape: bool = Fal
     return Rule(frozenset(flat), page=page, scrape=scrape)
 
 
-OP, MG, AUD, DEC, ADM = Role.OPERATOR, Role.MOBILE_GROUP, Role.AUDITOR, Role.DECLARANT, Role.ADMIN
+OP, OFF, MG, AUD, DEC, ADM = Role.OPERATOR, Role.OFFICER, Role.MOBILE_GROUP, Role.AUDITOR, Role.DECLARANT, Role.ADMIN
 READ = frozenset({OP, AUD, ADM})  # the control center's read access; auditors read everything
+# The customs steps at an office: the operator's (a control center may act for an office) and the officer's.
+CUSTOMS = frozenset({OP, OFF, ADM})
 ANY = frozenset(Role)
 PUBLIC = Rule(frozenset(), public=True)
 
@@ -64,43 +66,47 @@ PUBLIC = Rule(frozenset(), public=True)
 ACCESS: dict[tuple[str, str], Rule] = {
     # telemetry and operations
     ("GET", "/health"): PUBLIC,
-    ("GET", "/api/seals"): _rule(READ),
-    ("GET", "/api/seals/{seal_id}"): _rule(READ),
+    ("GET", "/api/seals"): _rule(READ, OFF),  # officers follow the transits they released on the console
+    ("GET", "/api/seals/{seal_id}"): _rule(READ, OFF),
     ("GET", "/api/seals/{seal_id}/track"): _rule(READ),
     ("GET", "/api/dead-letters"): _rule(READ),
     ("GET", "/metrics"): _rule(OP, ADM, scrape=True),
     # customs reference data (declarants need routes and zones to fill a declaration)
-    ("GET", "/api/zones"): _rule(READ, DEC),
-    ("GET", "/api/zones/{code}"): _rule(READ, DEC),
+    ("GET", "/api/zones"): _rule(READ, OFF, DEC),
+    ("GET", "/api/zones/{code}"): _rule(READ, OFF, DEC),
     ("PUT", "/api/zones/{code}"): _rule(ADM),
-    ("GET", "/api/routes"): _rule(READ, DEC),
-    ("GET", "/api/routes/{code}"): _rule(READ, DEC),
+    ("GET", "/api/routes"): _rule(READ, OFF, DEC),
+    ("GET", "/api/routes/{code}"): _rule(READ, OFF, DEC),
     # permits
-    ("POST", "/api/permits"): _rule(OP, ADM),
-    ("GET", "/api/permits"): _rule(READ),
-    ("GET", "/api/permits/{permit_id}"): _rule(READ),
-    ("GET", "/api/permit-rules"): _rule(READ),
+    ("POST", "/api/permits"): _rule(CUSTOMS),
+    ("GET", "/api/permits"): _rule(READ, OFF),
+    ("GET", "/api/permits/{permit_id}"): _rule(READ, OFF),
+    ("GET", "/api/permit-rules"): _rule(READ, OFF),
     ("POST", "/api/permit-rules"): _rule(ADM),
     # declarations (a declarant: its own TIN only, checked by the handlers)
     ("POST", "/api/declarations"): _rule(DEC, ADM),
-    ("GET", "/api/declarations/{declaration_id}"): _rule(READ, DEC),
-    ("POST", "/api/declarations/{declaration_id}/recheck"): _rule(OP, ADM),
-    ("POST", "/api/declarations/{declaration_id}/risk"): _rule(OP, ADM),
-    ("POST", "/api/declarations/{declaration_id}/release"): _rule(OP, ADM),
-    ("POST", "/api/declarations/{declaration_id}/cancel"): _rule(OP, DEC, ADM),
-    ("POST", "/api/declarations/{declaration_id}/reject"): _rule(OP, ADM),
+    ("GET", "/api/declarations"): _rule(READ, OFF, DEC),
+    ("GET", "/api/declarations/{declaration_id}"): _rule(READ, OFF, DEC),
+    ("GET", "/api/declarations/{declaration_id}/control"): _rule(READ, OFF, DEC),
+    ("GET", "/api/declarations/{declaration_id}/permits"): _rule(READ, OFF, DEC),
+    ("GET", "/api/declarations/{declaration_id}/release-preview"): _rule(READ, OFF),
+    ("POST", "/api/declarations/{declaration_id}/recheck"): _rule(CUSTOMS),
+    ("POST", "/api/declarations/{declaration_id}/risk"): _rule(CUSTOMS),
+    ("POST", "/api/declarations/{declaration_id}/release"): _rule(CUSTOMS),
+    ("POST", "/api/declarations/{declaration_id}/cancel"): _rule(CUSTOMS, DEC),
+    ("POST", "/api/declarations/{declaration_id}/reject"): _rule(CUSTOMS),
     # transits and the seal inventory
-    ("GET", "/api/transits"): _rule(READ),
-    ("GET", "/api/transits/{transit_id}"): _rule(READ),
-    ("POST", "/api/transits/{transit_id}/arrive"): _rule(OP, ADM),
-    ("POST", "/api/transits/{transit_id}/close"): _rule(OP, ADM),
-    ("GET", "/api/seal-inventory"): _rule(READ),
-    ("POST", "/api/seal-inventory"): _rule(OP, ADM),
+    ("GET", "/api/transits"): _rule(READ, OFF),
+    ("GET", "/api/transits/{transit_id}"): _rule(READ, OFF),
+    ("POST", "/api/transits/{transit_id}/arrive"): _rule(CUSTOMS),
+    ("POST", "/api/transits/{transit_id}/close"): _rule(CUSTOMS),
+    ("GET", "/api/seal-inventory"): _rule(READ, OFF),
+    ("POST", "/api/seal-inventory"): _rule(CUSTOMS),
     # alerts (a mobile group: alerts dispatched to its group only, checked by the handlers)
-    ("GET", "/api/alerts"): _rule(READ, MG),
+    ("GET", "/api/alerts"): _rule(READ, OFF, MG),
     ("GET", "/api/alerts/stats"): _rule(READ),
-    ("GET", "/api/alerts/stream"): _rule(READ),
-    ("GET", "/api/alerts/{alert_id}"): _rule(READ, MG),
+    ("GET", "/api/alerts/stream"): _rule(READ, OFF),
+    ("GET", "/api/alerts/{alert_id}"): _rule(READ, OFF, MG),
     ("POST", "/api/alerts/{alert_id}/acknowledge"): _rule(OP, MG, ADM),
     ("POST", "/api/alerts/{alert_id}/dispatch"): _rule(OP, ADM),
     ("POST", "/api/alerts/{alert_id}/resolve"): _rule(OP, MG, ADM),
@@ -122,7 +128,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/devices/{seal_id}/keys"): _rule(ADM),
     ("DELETE", "/api/devices/{seal_id}/keys/{kid}"): _rule(ADM),
     # pages
-    ("GET", "/"): _rule(READ, page=True),
+    ("GET", "/"): _rule(READ, OFF, page=True),
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("GET", "/docs"): _rule(ANY, page=True),

@@ -28,7 +28,8 @@ from maps.playback import render_playback
 from sealwatch.logging import get_logger
 from store import aggregates, exports, history, trs
 from store.exports import ExportError, ExportSpec
-from store.history import InvalidCursorError, TransitFilter, TransitNotFoundError
+from store.history import TransitFilter, TransitNotFoundError
+from store.paging import InvalidCursorError
 
 log = get_logger(__name__)
 

@@ -1,8 +1,7 @@
 """History queries: transits with filters and keyset pagination, a transit's full record, its track.
 
 The transit list is sorted by (released_at DESC, transit_id DESC): the pair is unique, so the sort
-is stable and a page boundary is exact. The cursor is that pair of the last row, opaque to clients
-(base64url JSON); a new transit released meanwhile never shifts or repeats rows the way OFFSET would.
+is stable and a page boundary is exact (keyset pages, ``store.paging``).
 
 A transit's track is the fixes of each of its seals from release until the seal was returned
 (or the transit closed). Alerts are optional: the ``alerts`` table comes from another migration
@@ -11,12 +10,9 @@ range, so every query checks ``to_regclass('alerts')`` at query time and degrade
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -24,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import DictRow, tuple_row
 
 from sealwatch.logging import get_logger
+from store.paging import decode_cursor, encode_cursor
 
 log = get_logger(__name__)
 
@@ -31,10 +28,6 @@ AsyncConn = psycopg.AsyncConnection[DictRow]
 
 MAX_PAGE = 500
 TRACK_MAX_POINTS = 200_000
-
-
-class InvalidCursorError(ValueError):
-    """The pagination cursor was not produced by this API (or was altered)."""
 
 
 class TransitNotFoundError(LookupError):
@@ -63,23 +56,6 @@ class Page:
     items: list[dict[str, Any]]
     next_cursor: str | None
     alerts_available: bool
-
-
-def encode_cursor(released_at: datetime, transit_id: str) -> str:
-    raw = json.dumps([released_at.astimezone(UTC).isoformat(), transit_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, transit_id = json.loads(raw)
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not isinstance(transit_id, str):
-            raise ValueError("cursor fields")
-        return when, transit_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidCursorError("invalid cursor") from exc
 
 
 async def alerts_available(conn: AsyncConn) -> bool:
@@ -166,7 +142,7 @@ async def list_transits(conn: AsyncConn, f: TransitFilter, limit: int = 100, cur
     with_alerts = await alerts_available(conn)
     clauses, params = transit_where(f, with_alerts)
     if cursor is not None:
-        at, tid = decode_cursor(cursor)
+        at, tid = decode_cursor(cursor, str)
         # Row comparison matches the index order (released_at DESC, transit_id DESC) exactly.
         clauses.append(sql.SQL("(t.released_at, t.transit_id) < (%(c_at)s, %(c_id)s)"))
         params.update(c_at=at, c_id=tid)
