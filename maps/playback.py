@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import folium
-from branca.element import Element, Figure
+from branca.element import Element, Figure, MacroElement
 from folium.plugins import TimestampedGeoJson
+from folium.template import Template
 
 from maps.live import VENDOR_URL, OfflineMap, assert_offline
 from sealwatch.logging import get_logger
@@ -58,6 +59,24 @@ class OfflineTimestampedGeoJson(TimestampedGeoJson):
                 f"{VENDOR_URL}/leaflet-timedimension/leaflet.timedimension.control.css",
             )
         ]
+
+
+class TextPopup(MacroElement):
+    """A popup bound to its parent marker, its HTML handed to Leaflet as a string. folium's Popup builds
+    its content with jQuery (``$(...)``), which this offline page does not load."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.bindPopup({{ this.content|tojson }}, {maxWidth: 320});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, content: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "TextPopup"
+        self.content = content
 
 
 def _downsample(n: int, limit: int) -> list[int]:
@@ -128,7 +147,7 @@ def build_playback_map(detail: dict[str, Any], track: dict[str, Any], zones: lis
 
     obs_group = folium.FeatureGroup(name="Observations").add_to(m)
     for o in detail["observations"]:
-        folium.CircleMarker(
+        marker = folium.CircleMarker(
             (o["lat"], o["lon"]),
             radius=6,
             color="#ffffff",
@@ -137,8 +156,8 @@ def build_playback_map(detail: dict[str, Any], track: dict[str, Any], zones: lis
             fill_color=OBSERVATION_COLORS.get(o["kind"], "#6c757d"),
             fill_opacity=0.95,
             tooltip=f"{o['kind']} {o['t']:%Y-%m-%d %H:%M:%S}",
-            popup=folium.Popup(_popup([("kind", o["kind"]), ("time", o["t"]), ("zone", o["zone_code"])])),
         ).add_to(obs_group)
+        TextPopup(_popup([("kind", o["kind"]), ("time", o["t"]), ("zone", o["zone_code"])])).add_to(marker)
 
     if detail.get("alerts"):
         alert_group = folium.FeatureGroup(name="Alerts").add_to(m)
@@ -146,22 +165,17 @@ def build_playback_map(detail: dict[str, Any], track: dict[str, Any], zones: lis
             a = entry["alert"]
             if a.get("lat") is None or a.get("lon") is None:
                 continue
-            folium.Marker(
-                (a["lat"], a["lon"]),
-                tooltip=f"alert {a['type']} ({a['severity']}, {a['status']})",
-                popup=folium.Popup(
-                    _popup(
-                        [
-                            ("type", a["type"]),
-                            ("severity", a["severity"]),
-                            ("status", a["status"]),
-                            ("first", a["first_t"]),
-                            ("resolved", a.get("resolved_at")),
-                            ("outcome", a.get("outcome")),
-                        ]
-                    )
-                ),
-            ).add_to(alert_group)
+            pin = folium.Marker((a["lat"], a["lon"]), tooltip=f"alert {a['type']} ({a['severity']}, {a['status']})")
+            pin.add_to(alert_group)
+            details = [
+                ("type", a["type"]),
+                ("severity", a["severity"]),
+                ("status", a["status"]),
+                ("first", a["first_t"]),
+                ("resolved", a.get("resolved_at")),
+                ("outcome", a.get("outcome")),
+            ]
+            TextPopup(_popup(details)).add_to(pin)
 
     features = timestamped_features(track)
     if features:
