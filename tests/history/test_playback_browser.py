@@ -24,11 +24,13 @@ async def test_playback_runs_on_a_transit_with_alerts_and_observations(day: SimD
     with psycopg.connect(day.url) as conn:
         f = sim.fixes[120]
         conn.execute(
-            "INSERT INTO observations (seal_id, transit_id, kind, t, lat, lon) VALUES (%s, %s, 'stop_start', %s, %s, %s)",
+            "INSERT INTO observations (seal_id, transit_id, kind, t, lat, lon)"
+            " VALUES (%s, %s, 'stop_start', %s, %s, %s)",
             (sim.seal_id, sim.transit_id, f.t, f.lat, f.lon),
         )
         conn.execute(
-            """INSERT INTO alerts (type, severity, transit_id, seal_id, lat, lon, first_t, last_t, raised_at, updated_at)
+            """INSERT INTO alerts (type, severity, transit_id, seal_id, lat, lon, first_t, last_t, raised_at,
+                                  updated_at)
                VALUES ('unauthorized_stop', 'warning', %s, %s, %s, %s, %s, %s, now(), now())""",
             (sim.transit_id, sim.seal_id, f.lat, f.lon, f.t, f.t),
         )
