@@ -129,8 +129,14 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/devices/{seal_id}/keys/{kid}"): _rule(ADM),
     # pages
     ("GET", "/"): _rule(READ, OFF, page=True),
+    ("GET", "/officer"): _rule(OFF, ADM, page=True),
+    ("GET", "/auditor"): _rule(AUD, ADM, page=True),
+    ("GET", "/group"): _rule(MG, ADM, page=True),
+    ("GET", "/declarant"): _rule(DEC, ADM, page=True),
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): PUBLIC,
+    ("GET", "/lang/{locale}"): PUBLIC,
     ("GET", "/docs"): _rule(ANY, page=True),
     ("GET", "/openapi.json"): _rule(ANY),
     # sessions, users, audit
@@ -143,6 +149,20 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/users/{name}"): _rule(ADM),
     ("GET", "/api/audit/verify"): _rule(AUD, ADM),
 }
+
+
+def may(role: Role, method: str, path: str) -> bool:
+    """Whether ``role`` may call the route (pages offer only what this allows)."""
+    rule = ACCESS.get((method, path))
+    return rule is not None and (rule.public or role in rule.roles)
+
+
+class WrongWorkspaceError(Exception):
+    """A logged-in user opened a page its role may not see: answered with a redirect to its own."""
+
+    def __init__(self, role: Role) -> None:
+        super().__init__(role.value)
+        self.role = role
 
 
 class LoginRequiredError(Exception):
@@ -247,6 +267,8 @@ async def authorize(request: Request) -> None:
             status.HTTP_401_UNAUTHORIZED, "authentication required", headers={"WWW-Authenticate": "Bearer"}
         )
     if user.role not in rule.roles:
+        if rule.page:
+            raise WrongWorkspaceError(user.role)
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not {method} {route.path}")
     if request.state.via_cookie and method not in SAFE_METHODS and not same_origin(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site request refused")

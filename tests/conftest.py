@@ -20,6 +20,8 @@ from psycopg import sql
 from launcher.servers import Mosquitto, start_embedded_postgres
 from store.migrate import migrate
 
+pytest_plugins = ["tests.browser"]
+
 
 def _reachable(url: str) -> bool:
     try:

@@ -5,21 +5,17 @@ not served, and the page died at the first marker)."""
 from __future__ import annotations
 
 import psycopg
-import pytest
+from playwright.async_api import Page
 
 from api.app import create_app
 from sealwatch.config import Settings
-from tests.browser import CHROMIUM, Chromium
+from tests.browser import login
 from tests.helpers import serve_app
 from tests.history.conftest import SimDay
 from tests.login import PASSWORD, ensure_user
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it with apt)")
 
-CATCH_ERRORS = "window.__errors = []; addEventListener('error', e => window.__errors.push(String(e.message)));"
-
-
-async def test_playback_runs_on_a_transit_with_alerts_and_observations(day: SimDay) -> None:
+async def test_playback_runs_on_a_transit_with_alerts_and_observations(day: SimDay, page: Page) -> None:
     sim = day.transits[0]
     with psycopg.connect(day.url) as conn:
         f = sim.fixes[120]
@@ -35,11 +31,10 @@ async def test_playback_runs_on_a_transit_with_alerts_and_observations(day: SimD
             (sim.transit_id, sim.seal_id, f.lat, f.lon, f.t, f.t),
         )
     ensure_user(day.url, "auditor", "auditor")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     with serve_app(create_app(Settings(database_url=day.url, mqtt_url=None))) as base:
-        async with Chromium.start() as chrome:
-            await chrome.call("Page.enable")
-            await chrome.call("Page.addScriptToEvaluateOnNewDocument", source=CATCH_ERRORS)
-            await chrome.login(base, "auditor", PASSWORD, next_path=f"/transits/{sim.transit_id}/playback")
-            await chrome.wait_for("!!document.querySelector('.timecontrol-play')", True)
-            assert await chrome.js("window.__errors") == []
-            assert await chrome.js("document.querySelectorAll('.leaflet-marker-icon').length") >= 1
+        await login(page, base, "auditor", PASSWORD, next_path=f"/transits/{sim.transit_id}/playback")
+        await page.wait_for_selector(".timecontrol-play", timeout=20_000)
+        assert errors == []
+        assert await page.locator(".leaflet-marker-icon").count() >= 1
