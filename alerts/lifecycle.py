@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from alerts import dispatch as outbox
+from alerts.briefing import AlertWords, english_words, truck_facts
 from alerts.groups import GroupDistance, distance_m, suggest
 from alerts.model import (
     SYSTEM,
@@ -140,6 +141,7 @@ async def dispatch(
     *,
     group_id: str | None = None,
     at: datetime | None = None,
+    words: AlertWords = english_words,
 ) -> tuple[Row, list[AlertEvent]]:
     """Send the alert to ``group_id``, or to the nearest available group when None."""
     at = at or datetime.now(UTC)
@@ -148,7 +150,7 @@ async def dispatch(
         row = await _locked(conn, alert_id)
         next_status("dispatch", row["status"], row["acknowledged_at"] is not None)
         group = await choose_group(conn, row, settings, at, group_id)
-        row = await dispatch_locked(conn, row, group, actor, at, settings, changes)
+        row = await dispatch_locked(conn, row, group, actor, at, settings, changes, words)
         events = await changes.flush(conn)
     return row, events
 
@@ -182,6 +184,7 @@ async def dispatch_locked(
     at: datetime,
     settings: AlertSettings,
     changes: ChangeLog,
+    words: AlertWords = english_words,
 ) -> Row:
     """Dispatch a row the caller has locked: alert update, history, outbox message, stream change."""
     before = row["status"]
@@ -199,9 +202,9 @@ async def dispatch_locked(
         {"at": at, "actor": actor, "g": group.group_id},
     )
     topic = outbox.group_topic(settings.group_topic_prefix, group.group_id)
-    outbox_id = await outbox.enqueue(
-        conn, row["id"], topic, outbox.dispatch_payload(new, group.group_id, actor, at, group.distance_m)
-    )
+    truck = (await truck_facts(conn, [new["transit_id"]])).get(new["transit_id"])
+    payload = outbox.dispatch_payload(new, group.group_id, actor, at, group.distance_m, truck, words)
+    outbox_id = await outbox.enqueue(conn, row["id"], topic, payload)
     await add_event(
         conn,
         row["id"],

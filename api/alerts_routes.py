@@ -22,6 +22,7 @@ from alerts.stats import AlertStats, alert_stats
 from alerts.store import ALERT_COLUMNS, fetch_all, get_alert
 from api.auth import CurrentUser
 from api.deps import Conn, SettingsDep, UtcDatetime, deprecated_alias
+from maps.vocabulary import words
 from sealwatch.logging import get_logger
 from store.db import database_url
 from store.users import Role, User
@@ -268,7 +269,10 @@ async def dispatch(alert_id: int, conn: Conn, user: CurrentUser, body: DispatchI
     step = body or DispatchIn()
     group = None if step.auto else step.group_id
     return await _step(
-        conn, alert_id, user, lambda: lifecycle.dispatch(conn, alert_id, user.name, _settings(), group_id=group)
+        conn,
+        alert_id,
+        user,
+        lambda: lifecycle.dispatch(conn, alert_id, user.name, _settings(), group_id=group, words=words),
     )
 
 

@@ -96,6 +96,7 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     from alerts.settings import get_alert_settings
     from geofence.live import LiveGeofence
     from ingest.worker import IngestWorker
+    from maps.vocabulary import words
     from sealwatch.fixes import FixRecord
     from store.db import database_url
 
@@ -110,7 +111,7 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     # collector's full passes off it, they otherwise stall the loop on a busy stream.
     gc.collect()
     gc.freeze()
-    alerts = AlertService(url, alert_settings, publish=None)
+    alerts = AlertService(url, alert_settings, publish=None, words=words)
 
     async def check(records: list[FixRecord]) -> None:
         await alerts.on_batch(records, await geofence.on_batch(records))

@@ -4,7 +4,7 @@ seal states. Marked with ``N_`` for extraction; :func:`labels` translates them f
 
 from __future__ import annotations
 
-from maps.i18n import N_, gettext
+from maps.i18n import LOCALES, N_, gettext
 from maps.seal_status import STATUS_LABELS
 
 ALERT_TYPES = {
@@ -75,3 +75,9 @@ def labels(locale: str) -> dict[str, dict[str, str]]:
 def label(locale: str, kind: str, value: str) -> str:
     text = KINDS.get(kind, {}).get(value)
     return gettext(locale, text) if text is not None else value
+
+
+def words(kind: str, value: str) -> dict[str, str]:
+    """One value's name in every language (for messages read outside a page: MQTT dispatches)."""
+    text = KINDS.get(kind, {}).get(value)
+    return {locale: gettext(locale, text) if text else value for locale in LOCALES}
