@@ -5,6 +5,10 @@ Each step locks the alert row, checks the transition (illegal ones raise
 row and a stream change, all in one transaction. Shortcuts that are legal: resolving from any
 unresolved status, dispatching straight from open (the dispatcher has seen it), re-dispatching
 to another group, and a group acknowledging an alert that was dispatched to it automatically.
+
+The group dispatched to an alert has two steps of its own, recorded in the history while the
+status stays ``dispatched``: it acknowledges the dispatch (it has the message), then reports that it
+is on scene. Each may happen once per dispatch; a re-dispatch to another group starts them anew.
 """
 
 from __future__ import annotations
@@ -84,6 +88,57 @@ async def acknowledge(
         events = await changes.flush(conn)
     log.info("alert acknowledged", alert_id=alert_id, actor=actor)
     return row, events
+
+
+async def _since_dispatch(conn: AnyConn, alert_id: int, kind: str) -> bool:
+    """Whether a ``kind`` step was recorded after the alert's latest dispatch."""
+    row = await fetch_one(
+        conn,
+        """SELECT 1 AS x FROM alert_events e WHERE e.alert_id = %(id)s AND e.kind = %(kind)s
+             AND e.id > (SELECT COALESCE(max(d.id), 0) FROM alert_events d
+                         WHERE d.alert_id = %(id)s AND d.kind = 'dispatched')""",
+        {"id": alert_id, "kind": kind},
+    )
+    return row is not None
+
+
+async def group_step(
+    conn: AnyConn,
+    alert_id: int,
+    step: Literal["acknowledged", "on_scene"],
+    actor: str,
+    *,
+    at: datetime | None = None,
+    comment: str = "",
+) -> tuple[Row, list[AlertEvent]]:
+    """The dispatched group acknowledges the dispatch, or reports it is on scene (status stays dispatched).
+
+    An automatic dispatch nobody had acknowledged is acknowledged by the group's step."""
+    at = at or datetime.now(UTC)
+    changes = ChangeLog()
+    async with conn.transaction():
+        row = await _locked(conn, alert_id)
+        if row["status"] != "dispatched":
+            raise AlertConflictError(f"the alert is {row['status']}: only a dispatched alert has a group step")
+        if await _since_dispatch(conn, alert_id, step):
+            raise AlertConflictError(f"the group already reported {step.replace('_', ' ')} for this dispatch")
+        if step == "on_scene" and not await _since_dispatch(conn, alert_id, "acknowledged"):
+            await add_event(conn, alert_id, "acknowledged", "dispatched", "dispatched", actor, at, {})
+        sets = "updated_at = %(at)s"
+        if row["acknowledged_at"] is None:
+            sets += ", acknowledged_at = %(at)s, acknowledged_by = %(actor)s"
+        new = await fetch_one(
+            conn,
+            f"UPDATE alerts a SET {sets} WHERE a.id = %(id)s RETURNING {ALERT_COLUMNS}",
+            {"at": at, "actor": actor, "id": alert_id},
+        )
+        assert new is not None
+        detail = {"comment": comment, "group_id": row["group_id"]}
+        await add_event(conn, alert_id, step, "dispatched", "dispatched", actor, at, detail)
+        changes.add(step, new)
+        events = await changes.flush(conn)
+    log.info("group step", alert_id=alert_id, step=step, actor=actor)
+    return new, events
 
 
 async def resolve(

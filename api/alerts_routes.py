@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
@@ -20,6 +21,7 @@ from alerts.model import AlertConflictError, AlertNotFoundError, AlertStatus, Al
 from alerts.settings import AlertSettings, get_alert_settings
 from alerts.stats import AlertStats, alert_stats
 from alerts.store import ALERT_COLUMNS, fetch_all, get_alert
+from api import idempotency
 from api.auth import CurrentUser
 from api.deps import Conn, SettingsDep, UtcDatetime, deprecated_alias
 from maps.vocabulary import words
@@ -255,12 +257,51 @@ async def get_alert_detail(alert_id: int, conn: Conn, user: CurrentUser) -> Aler
     return await _detail(conn, alert_id, user)
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        description="makes the step safe to send again: a repeat with the same key returns the first answer",
+    ),
+]
+
+
 @router.post("/api/alerts/{alert_id}/acknowledge", response_model=AlertDetail, responses=_ERRORS)
-async def acknowledge(alert_id: int, conn: Conn, user: CurrentUser, body: StepIn | None = None) -> AlertDetail:
+async def acknowledge(
+    alert_id: int,
+    conn: Conn,
+    request: Request,
+    user: CurrentUser,
+    key: IdempotencyKey = None,
+    body: StepIn | None = None,
+) -> AlertDetail | JSONResponse:
+    """Acknowledge an open alert; the group it was dispatched to acknowledges the dispatch (once)."""
     step = body or StepIn()
-    return await _step(
-        conn, alert_id, user, lambda: lifecycle.acknowledge(conn, alert_id, user.name, comment=step.comment)
-    )
+
+    def action() -> Awaitable[Any]:
+        if user.role is Role.MOBILE_GROUP:
+            return lifecycle.group_step(conn, alert_id, "acknowledged", user.name, comment=step.comment)
+        return lifecycle.acknowledge(conn, alert_id, user.name, comment=step.comment)
+
+    return await idempotency.once(conn, request, user, key, lambda: _step(conn, alert_id, user, action))
+
+
+@router.post("/api/alerts/{alert_id}/on-scene", response_model=AlertDetail, responses=_ERRORS)
+async def on_scene(
+    alert_id: int,
+    conn: Conn,
+    request: Request,
+    user: CurrentUser,
+    key: IdempotencyKey = None,
+    body: StepIn | None = None,
+) -> AlertDetail | JSONResponse:
+    """The dispatched group reports it has reached the truck (the status stays dispatched)."""
+    step = body or StepIn()
+
+    def action() -> Awaitable[Any]:
+        return lifecycle.group_step(conn, alert_id, "on_scene", user.name, comment=step.comment)
+
+    return await idempotency.once(conn, request, user, key, lambda: _step(conn, alert_id, user, action))
 
 
 @router.post("/api/alerts/{alert_id}/dispatch", response_model=AlertDetail, responses=_ERRORS)
@@ -277,10 +318,13 @@ async def dispatch(alert_id: int, conn: Conn, user: CurrentUser, body: DispatchI
 
 
 @router.post("/api/alerts/{alert_id}/resolve", response_model=AlertDetail, responses=_ERRORS)
-async def resolve(alert_id: int, body: ResolveIn, conn: Conn, user: CurrentUser) -> AlertDetail:
-    return await _step(
-        conn, alert_id, user, lambda: lifecycle.resolve(conn, alert_id, body.outcome, user.name, comment=body.comment)
-    )
+async def resolve(
+    alert_id: int, body: ResolveIn, conn: Conn, request: Request, user: CurrentUser, key: IdempotencyKey = None
+) -> AlertDetail | JSONResponse:
+    def action() -> Awaitable[Any]:
+        return lifecycle.resolve(conn, alert_id, body.outcome, user.name, comment=body.comment)
+
+    return await idempotency.once(conn, request, user, key, lambda: _step(conn, alert_id, user, action))
 
 
 # ---- mobile groups ----

@@ -109,7 +109,10 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/alerts/{alert_id}"): _rule(READ, OFF, MG),
     ("POST", "/api/alerts/{alert_id}/acknowledge"): _rule(OP, MG, ADM),
     ("POST", "/api/alerts/{alert_id}/dispatch"): _rule(OP, ADM),
+    ("POST", "/api/alerts/{alert_id}/on-scene"): _rule(OP, MG, ADM),
     ("POST", "/api/alerts/{alert_id}/resolve"): _rule(OP, MG, ADM),
+    ("GET", "/api/group/dispatches"): _rule(MG, ADM),  # the group's phone (admin: bound to no group, 409)
+    ("POST", "/api/group/position"): _rule(MG, ADM),
     ("GET", "/api/groups"): _rule(READ),
     ("GET", "/api/groups/suggest"): _rule(READ),
     ("GET", "/api/groups/{group_id}/suggest"): _rule(READ),

@@ -50,6 +50,7 @@ STEPS = {
     "resolved": N_("resolved"),
     "acknowledged": N_("acknowledged"),
     "dispatched": N_("dispatched"),
+    "on_scene": N_("on scene"),
     "escalated": N_("escalated"),
     "severity": N_("severity changed"),
 }
