@@ -26,6 +26,7 @@ from api import (
     console_routes,
     customs_routes,
     device_routes,
+    group_pages,
     group_routes,
     history_routes,
     pages,
@@ -52,6 +53,7 @@ ROUTERS = (
     users_routes,
     pages,
     workspace_pages,
+    group_pages,
     console_routes,
 )
 SWAGGER_URL = "/static/vendor/swagger-ui"

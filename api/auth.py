@@ -135,6 +135,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/officer"): _rule(OFF, ADM, page=True),
     ("GET", "/auditor"): _rule(AUD, ADM, page=True),
     ("GET", "/group"): _rule(MG, ADM, page=True),
+    ("GET", "/group/manifest.webmanifest"): PUBLIC,  # fetched without cookies; no data in it
+    ("GET", "/group/sw.js"): PUBLIC,
     ("GET", "/declarant"): _rule(DEC, ADM, page=True),
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,

@@ -39,11 +39,6 @@ async def officer_workspace(request: Request, user: CurrentUser) -> HTMLResponse
     return workspace_page(request, user)
 
 
-@router.get("/group", response_class=HTMLResponse, include_in_schema=False)
-async def group_workspace(request: Request, user: CurrentUser) -> HTMLResponse:
-    return workspace_page(request, user)
-
-
 @router.get("/declarant", response_class=HTMLResponse, include_in_schema=False)
 async def declarant_workspace(request: Request, user: CurrentUser) -> HTMLResponse:
     return workspace_page(request, user)

@@ -54,6 +54,16 @@ STEPS = {
     "escalated": N_("escalated"),
     "severity": N_("severity changed"),
 }
+COMPASS = {
+    "N": N_("north"),
+    "NE": N_("north-east"),
+    "E": N_("east"),
+    "SE": N_("south-east"),
+    "S": N_("south"),
+    "SW": N_("south-west"),
+    "W": N_("west"),
+    "NW": N_("north-west"),
+}
 GROUP_STATES = {"available": N_("available"), "busy": N_("busy"), "stale": N_("no recent position")}
 
 KINDS: dict[str, dict[str, str]] = {
@@ -65,6 +75,7 @@ KINDS: dict[str, dict[str, str]] = {
     "state": dict(STATUS_LABELS),
     "step": STEPS,
     "group_state": GROUP_STATES,
+    "compass": COMPASS,
 }
 
 

@@ -27,6 +27,8 @@ EXPECTED_PUBLIC = {
     ("POST", "/api/auth/login"),
     ("POST", "/logout"),
     ("GET", "/lang/{locale}"),
+    ("GET", "/group/manifest.webmanifest"),
+    ("GET", "/group/sw.js"),
 }
 
 # A value for each path parameter, valid for its pattern (the resource need not exist).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -91,8 +92,11 @@ async def test_landing_offers_only_what_the_role_may_do(client: httpx.AsyncClien
     client.cookies.clear()
     await form_login(client, ROLE_USERS[Role.MOBILE_GROUP][0])
     page = (await client.get("/group")).text
-    offered = set(re.findall(r'data-capability="(\w+)"', page))
-    assert {"acknowledge", "resolve"} <= offered and "dispatch" not in offered and "console" not in offered
+    config = re.search(r'<script type="application/json" id="sw-config">(.*?)</script>', page, re.S)
+    assert config is not None
+    permissions = json.loads(config.group(1))["permissions"]
+    assert permissions["acknowledge"] and permissions["resolve"] and "dispatch" not in permissions
+    assert 'href="/"' not in page  # no way into the console
 
 
 async def test_next_wins_over_the_workspace(client: httpx.AsyncClient, users: Users) -> None:
