@@ -7,14 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 
 from api.app import create_app
 from sealwatch.config import Settings
 from tests.helpers import serve_app
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture
