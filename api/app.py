@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import (
     alerts_routes,
+    auditor_pages,
     auth,
     console_routes,
     customs_routes,
@@ -54,6 +55,7 @@ ROUTERS = (
     pages,
     workspace_pages,
     group_pages,
+    auditor_pages,
     console_routes,
 )
 SWAGGER_URL = "/static/vendor/swagger-ui"

@@ -125,6 +125,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/trs"): _rule(READ),
     ("GET", "/api/trs/transits/{transit_id}"): _rule(READ),
     ("GET", "/api/trs/chart.png"): _rule(READ),
+    ("GET", "/api/history/transits/{transit_id}/playback"): _rule(READ),
     ("GET", "/transits/{transit_id}/playback"): _rule(READ, page=True),
     # device signing keys
     ("POST", "/api/devices/{seal_id}/keys"): _rule(ADM),
@@ -133,7 +134,10 @@ ACCESS: dict[tuple[str, str], Rule] = {
     # pages
     ("GET", "/"): _rule(READ, OFF, page=True),
     ("GET", "/officer"): _rule(OFF, ADM, page=True),
-    ("GET", "/auditor"): _rule(AUD, ADM, page=True),
+    ("GET", "/auditor"): _rule(READ, page=True),
+    ("GET", "/auditor/transits/{transit_id}"): _rule(READ, page=True),
+    ("GET", "/auditor/trs"): _rule(READ, page=True),
+    ("GET", "/auditor/alerts"): _rule(READ, page=True),
     ("GET", "/group"): _rule(MG, ADM, page=True),
     ("GET", "/group/manifest.webmanifest"): PUBLIC,  # fetched without cookies; no data in it
     ("GET", "/group/sw.js"): PUBLIC,

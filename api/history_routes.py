@@ -1,5 +1,5 @@
-"""History API: transit list and full records, tracks, streamed exports, aggregates, the Time
-Release Study (JSON and chart) and the playback page of a transit.
+"""History API: transit list and full records, tracks, playback data, streamed exports, aggregates,
+the Time Release Study (JSON and chart).
 
 Exports stream: each takes its own pooled connection, held by the response body (the request's
 dependency connection may be released before a long body is sent), so a response of a million
@@ -19,12 +19,12 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from api.deps import Conn, UtcDatetime, deprecated_alias, get_pool
 from api.export_response import export_response
-from maps.playback import render_playback
+from maps.playback import playback_data
 from sealwatch.logging import get_logger
 from store import aggregates, exports, history, trs
 from store.exports import ExportError, ExportSpec
@@ -85,7 +85,7 @@ TransitIdQ = Annotated[str | None, Query(description="transit id (MRN)")]
 OldSeal = Annotated[str | None, Query(deprecated=True, description="deprecated: use seal_id")]
 OldTransit = Annotated[str | None, Query(deprecated=True, description="deprecated: use transit_id")]
 Declaration = Annotated[str | None, Query(description="declaration id, MRN or LRN")]
-Carrier = Annotated[str | None, Query(description="carrier TIN or exact name")]
+Carrier = Annotated[str | None, Query(description="carrier TIN, or part of its name (any case)")]
 Route = Annotated[str | None, Query(description="route code")]
 AlertTypeQ = Annotated[
     str | None, Query(description="alert type (transits: those with an alert of this type; empty if no alerts table)")
@@ -296,9 +296,10 @@ async def trs_chart(
     return Response(content=png, media_type="image/png")
 
 
-@router.get("/transits/{transit_id}/playback", response_class=HTMLResponse, tags=["history"])
-async def playback(transit_id: TransitId, conn: Conn) -> HTMLResponse:
-    """A map replaying the transit's track over time, with corridor, zones, observations and alerts."""
+@router.get("/api/history/transits/{transit_id}/playback", response_class=JSON, tags=["history"])
+async def transit_playback(transit_id: TransitId, conn: Conn) -> JSON:
+    """What the playback page replays: the transit's summary, route and corridor, each seal's track
+    (thinned for the screen; times in epoch ms), alerts with their steps, observations, nearby zones."""
     try:
         detail = await history.transit_detail(conn, transit_id)
     except TransitNotFoundError as exc:
@@ -306,5 +307,4 @@ async def playback(transit_id: TransitId, conn: Conn) -> HTMLResponse:
     track = await history.transit_track(conn, transit_id)
     cur = await conn.execute("SELECT code, name, kind, geometry FROM zones WHERE active ORDER BY code")
     zones = [dict(r) for r in await cur.fetchall()]
-    page = await asyncio.to_thread(render_playback, detail, track, zones)
-    return HTMLResponse(page)
+    return JSON(await asyncio.to_thread(playback_data, detail, track, zones))

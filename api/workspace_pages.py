@@ -29,11 +29,6 @@ def workspace_page(request: Request, user: User) -> HTMLResponse:
     )
 
 
-@router.get("/auditor", response_class=HTMLResponse, include_in_schema=False)
-async def auditor_workspace(request: Request, user: CurrentUser) -> HTMLResponse:
-    return workspace_page(request, user)
-
-
 @router.get("/officer", response_class=HTMLResponse, include_in_schema=False)
 async def officer_workspace(request: Request, user: CurrentUser) -> HTMLResponse:
     return workspace_page(request, user)

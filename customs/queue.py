@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from customs.db import Db
 from customs.lifecycle import Status
+from store.history import contains
 from store.paging import decode_cursor, encode_cursor
 
 MAX_PAGE = 200
@@ -88,7 +89,7 @@ def _where(f: DeclarationFilter) -> tuple[list[sql.Composable], dict[str, Any]]:
         add(
             sql.SQL("(d.carrier_tin = %(carrier)s OR d.carrier_name ILIKE %(carrier_like)s)"),
             carrier=f.carrier,
-            carrier_like=f"%{_like(f.carrier)}%",
+            carrier_like=contains(f.carrier),
         )
     if f.route is not None:
         add(sql.SQL("d.route_code = %(route)s"), route=f.route)
@@ -105,18 +106,13 @@ def _where(f: DeclarationFilter) -> tuple[list[sql.Composable], dict[str, Any]]:
     if f.search is not None:
         add(
             sql.SQL("(d.lrn ILIKE %(q)s OR d.mrn ILIKE %(q)s OR d.vehicle_plate ILIKE %(q)s)"),
-            q=f"%{_like(f.search)}%",
+            q=contains(f.search),
         )
     if f.start is not None:
         add(sql.SQL("d.submitted_at >= %(start)s"), start=f.start)
     if f.end is not None:
         add(sql.SQL("d.submitted_at < %(end)s"), end=f.end)
     return clauses, params
-
-
-def _like(text: str) -> str:
-    """Text matched literally inside a LIKE pattern."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def list_declarations(

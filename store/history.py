@@ -43,7 +43,7 @@ class TransitFilter:
     seal_id: str | None = None
     transit_id: str | None = None
     declaration: str | None = None  # declaration id, MRN or LRN
-    carrier: str | None = None  # carrier TIN or exact name
+    carrier: str | None = None  # carrier TIN, or part of its name (any case)
     route: str | None = None
     alert_type: str | None = None
     channel: str | None = None
@@ -83,6 +83,11 @@ _ALERT_COUNTS = sql.SQL(
 _NO_ALERT_COUNTS = sql.SQL("0 AS alert_count, 0 AS open_alert_count")
 
 
+def contains(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its own % and _ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def transit_where(f: TransitFilter, with_alerts: bool) -> tuple[list[sql.Composable], dict[str, Any]]:
     clauses: list[sql.Composable] = []
     params: dict[str, Any] = {}
@@ -110,7 +115,11 @@ def transit_where(f: TransitFilter, with_alerts: bool) -> tuple[list[sql.Composa
             decl=f.declaration,
         )
     if f.carrier is not None:
-        add("(d.carrier_tin = %(carrier)s OR d.carrier_name = %(carrier)s)", carrier=f.carrier)
+        add(
+            "(d.carrier_tin = %(carrier)s OR d.carrier_name ILIKE %(carrier_like)s)",
+            carrier=f.carrier,
+            carrier_like=contains(f.carrier),
+        )
     if f.route is not None:
         add("t.route_code = %(route)s", route=f.route)
     if f.channel is not None:
