@@ -27,7 +27,8 @@ async def test_playback_data_of_a_transit(day: SimDay, client: httpx.AsyncClient
         )
         conn.execute(
             """INSERT INTO alerts (type, severity, transit_id, seal_id, lat, lon, first_t, last_t, raised_at,
-                                  updated_at) VALUES ('unauthorized_stop', 'warning', %s, %s, %s, %s, %s, %s, now(), now())""",
+                                  updated_at)
+               VALUES ('unauthorized_stop', 'warning', %s, %s, %s, %s, %s, %s, now(), now())""",
             (sim.transit_id, sim.seal_id, f.lat, f.lon, f.t, f.t),
         )
     resp = await client.get(f"/api/history/transits/{sim.transit_id}/playback")

@@ -128,11 +128,18 @@ async def test_search_record_downloads_and_playback(
     await expect(page.locator("#pb-speed")).to_have_value("300")
     first = sim.fixes[0].t.astimezone(BAKU).strftime(EN_TIME)
     await expect(page.locator("#pb-time")).to_have_text(first)
-    # Zoomed to the track, not to the whole country.
-    zoom = await page.evaluate("document.querySelector('#pb-map')._leaflet_id !== undefined")
-    assert zoom
+    # Zoomed to the track: it fills most of the map (a whole-country view would leave it small).
+    fill = await page.evaluate(
+        """() => {
+            const map = document.getElementById('pb-map').getBoundingClientRect();
+            const track = document.querySelector('#pb-map path[stroke="#90a4ae"]').getBoundingClientRect();
+            return Math.max(track.width / map.width, track.height / map.height);
+        }"""
+    )
+    assert fill > 0.7
     await page.click("#pb-play")
-    await page.wait_for_function(f"Number(document.getElementById('pb-slider').value) > {sim.fixes[0].t.timestamp() * 1000 + 60_000}")
+    moved = sim.fixes[0].t.timestamp() * 1000 + 60_000
+    await page.wait_for_function(f"Number(document.getElementById('pb-slider').value) > {moved}")
     await page.click("#pb-play")  # pause
     alert_t = sim.fixes[120].t
     await page.locator(".pb-mark[data-alert-id]").first.click()
