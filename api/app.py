@@ -26,14 +26,15 @@ from api import (
     auth,
     console_routes,
     customs_routes,
+    declarant_pages,
     device_routes,
     group_pages,
     group_routes,
     history_routes,
+    officer_pages,
     pages,
     telemetry_routes,
     users_routes,
-    workspace_pages,
 )
 from api.deps import reset_actor
 from maps.live import STATIC_DIR
@@ -53,9 +54,10 @@ ROUTERS = (
     device_routes,
     users_routes,
     pages,
-    workspace_pages,
     group_pages,
     auditor_pages,
+    officer_pages,
+    declarant_pages,
     console_routes,
 )
 SWAGGER_URL = "/static/vendor/swagger-ui"

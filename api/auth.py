@@ -133,7 +133,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/devices/{seal_id}/keys/{kid}"): _rule(ADM),
     # pages
     ("GET", "/"): _rule(READ, OFF, page=True),
-    ("GET", "/officer"): _rule(OFF, ADM, page=True),
+    ("GET", "/officer"): _rule(CUSTOMS, AUD, page=True),
+    ("GET", "/officer/declarations/{declaration_id}"): _rule(CUSTOMS, AUD, page=True),
     ("GET", "/auditor"): _rule(READ, page=True),
     ("GET", "/auditor/transits/{transit_id}"): _rule(READ, page=True),
     ("GET", "/auditor/trs"): _rule(READ, page=True),
@@ -142,6 +143,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/group/manifest.webmanifest"): PUBLIC,  # fetched without cookies; no data in it
     ("GET", "/group/sw.js"): PUBLIC,
     ("GET", "/declarant"): _rule(DEC, ADM, page=True),
+    ("GET", "/declarant/new"): _rule(DEC, ADM, page=True),
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): PUBLIC,

@@ -11,7 +11,7 @@ from api.auth import may
 from api.deps import get_settings
 from maps.i18n import LANG_COOKIE, best_locale, gettext
 from maps.render import PageUser, render_page
-from maps.workspaces import WORKSPACES
+from maps.workspaces import CAPABILITIES, WORKSPACES, Capability
 from store.users import Role, User
 
 
@@ -37,6 +37,11 @@ def allowed(user: User | None, routes: dict[str, tuple[str, str]]) -> dict[str, 
     return {key: user is not None and may(user.role, method, path) for key, (method, path) in routes.items()}
 
 
+def capabilities(user: User | None) -> list[Capability]:
+    """What the user's role can do, as its workspace lists it (derived from ``api.auth.ACCESS``)."""
+    return [] if user is None else [c for c in CAPABILITIES if may(user.role, c.method, c.path)]
+
+
 def render(
     request: Request, template: str, *, status_code: int = 200, js: dict[str, Any] | None = None, **context: Any
 ) -> HTMLResponse:
@@ -48,6 +53,7 @@ def render(
         user=page_user(request),
         path=request.url.path,
         js=js,
+        capabilities=capabilities(getattr(request.state, "user", None)),
         **context,
     )
     return HTMLResponse(html, status_code=status_code, headers={"Content-Language": request_locale(request)})

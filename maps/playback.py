@@ -72,9 +72,7 @@ def playback_data(detail: dict[str, Any], track: dict[str, Any], zones: list[dic
     seals = seal_tracks(track)
     times = [p[0] for s in seals for p in s["points"]]
     release = detail["release"]
-    alerts = [
-        {**entry["alert"], "history": entry["lifecycle"]} for entry in (detail.get("alerts") or [])
-    ]
+    alerts = [{**entry["alert"], "history": entry["lifecycle"]} for entry in (detail.get("alerts") or [])]
     data = {
         "transit_id": detail["transit_id"],
         "status": detail["status"],

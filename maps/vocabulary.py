@@ -66,7 +66,7 @@ COMPASS = {
 }
 SEAL_STATES = {"closed": N_("seal closed"), "opened": N_("seal open"), "tampered": N_("seal tampered with")}
 CHANNELS = {"green": N_("green"), "blue": N_("blue"), "yellow": N_("yellow"), "red": N_("red")}
-TRANSIT_STATUSES = {"active": N_("in transit"), "arrived": N_("arrived"), "closed": N_("closed")}
+TRANSIT_STATUSES = {"active": N_("in transit"), "arrived": N_("arrived, not closed"), "closed": N_("transit closed")}
 DECLARATION_STATUSES = {
     "submitted": N_("submitted"),
     "accepted": N_("accepted"),
@@ -103,7 +103,7 @@ ERROR_CODES = {
     "invalid_number": N_("Enter a valid number."),
     "text_length": N_("The text is too short or too long."),
     "invalid_characters": N_("The text contains characters that are not allowed."),
-    "tin_format": N_("Not a valid taxpayer number (VÖEN: 10 digits)."),
+    "tin_format": N_("Not a valid taxpayer identification number."),
     "plate_format": N_("Not a valid registration plate."),
     "container_format": N_("Not a valid container number (ISO 6346)."),
     "hs_code_format": N_("An HS code has 6 to 10 digits."),

@@ -1,4 +1,4 @@
-"""Each role's workspace: where it lands after login, and what its landing page says it can do.
+"""Each role's workspace: where it lands after login, and what its pages say it can do.
 
 A capability names the API route that performs it; pages list (and offer) only what the role's
 rule in ``api.auth.ACCESS`` allows, so the table of who may do what stays in one place.
@@ -20,24 +20,6 @@ WORKSPACES: dict[str, str] = {
     "declarant": "/declarant",
 }
 
-TITLES: dict[str, str] = {
-    "operator": N_("Operations console"),
-    "admin": N_("Administration"),
-    "officer": N_("Declaration queue"),
-    "auditor": N_("Audit workspace"),
-    "mobile_group": N_("Mobile group workspace"),
-    "declarant": N_("Declarant workspace"),
-}
-
-INTROS: dict[str, str] = {
-    "operator": N_("Watch every monitored transit and handle its alerts."),
-    "admin": N_("Manage users and device keys, and everything the control center does."),
-    "officer": N_("Work declarations from lodging to release, arrival and closing."),
-    "auditor": N_("Read transits, alerts, exports and the audit trail. You cannot change anything."),
-    "mobile_group": N_("The alerts dispatched to your group, and the steps you take on them."),
-    "declarant": N_("Lodge transit declarations and follow them through customs."),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Capability:
@@ -50,6 +32,7 @@ class Capability:
 
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("console", N_("Open the operations console: live map, units and alerts"), "GET", "/", "/"),
+    Capability("queue", N_("Work the declaration queue"), "GET", "/officer", "/officer"),
     Capability("acknowledge", N_("Acknowledge alerts"), "POST", "/api/alerts/{alert_id}/acknowledge"),
     Capability("dispatch", N_("Dispatch alerts to mobile groups"), "POST", "/api/alerts/{alert_id}/dispatch"),
     Capability("resolve", N_("Resolve alerts with an outcome and a comment"), "POST", "/api/alerts/{alert_id}/resolve"),

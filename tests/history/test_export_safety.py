@@ -54,8 +54,12 @@ def test_small_exports_carry_their_length(server: tuple[str, dict[str, str]], da
     url, headers = server
     with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
         resp = client.get("/api/history/export/transits", params={"format": "csv"})
-    assert resp.status_code == 200
-    assert int(resp.headers["content-length"]) == len(resp.content)
+        plain = client.get(
+            "/api/history/export/transits", params={"format": "csv"}, headers={"accept-encoding": "identity"}
+        )
+    assert resp.status_code == plain.status_code == 200
+    assert int(resp.headers["content-length"]) == resp.num_bytes_downloaded  # compressed on the wire: its length
+    assert int(plain.headers["content-length"]) == len(plain.content) == len(resp.content)
     assert len(list(csv.DictReader(io.StringIO(resp.text)))) == len(day.transits)
 
 

@@ -105,7 +105,7 @@ async def test_search_record_downloads_and_playback(
     await expect(page.locator("#tr-map .leaflet-interactive").first).to_be_visible()
     await docs_screenshot(page, "screens-transit.png", full_page=True)
     async with page.expect_download() as download_info:
-        await page.click('tr[data-dataset=tracks] a[data-format=gpkg]')
+        await page.click("tr[data-dataset=tracks] a[data-format=gpkg]")
     download = await download_info.value
     path = tmp_path / download.suggested_filename
     await download.save_as(path)
@@ -116,7 +116,7 @@ async def test_search_record_downloads_and_playback(
     assert set(frame["transit_id"]) == {sim.transit_id}
     assert frame.geometry.x.tolist() == pytest.approx([f.lon for f in sim.fixes])
     async with page.expect_download() as download_info:
-        await page.click('tr[data-dataset=alerts] a[data-format=gpkg]')
+        await page.click("tr[data-dataset=alerts] a[data-format=gpkg]")
     alerts_path = tmp_path / "alerts.gpkg"
     await (await download_info.value).save_as(alerts_path)
     assert sorted(gpd.read_file(alerts_path)["type"]) == ["route_deviation", "unauthorized_stop"]
@@ -172,10 +172,10 @@ async def test_time_release_study_and_alert_statistics(day: SimDay, auditor: Pag
     await page.click("text=Alert statistics")
     await page.wait_for_url(path_is("/auditor/alerts"))
     await expect(page.locator("#st-total")).to_have_text("2 alerts in the period.")
-    by_type = page.locator('.st-group[data-group=by_type]')
-    await expect(by_type.locator('tr[data-key=unauthorized_stop] td').last).to_have_text("100 %")
-    await expect(by_type.locator('tr[data-key=route_deviation] td').last).to_have_text("0 %")
+    by_type = page.locator(".st-group[data-group=by_type]")
+    await expect(by_type.locator("tr[data-key=unauthorized_stop] td").last).to_have_text("100 %")
+    await expect(by_type.locator("tr[data-key=route_deviation] td").last).to_have_text("0 %")
     await expect(by_type.locator("svg rect[data-series=rate]")).to_have_count(2)
-    await expect(page.locator('.st-group[data-group=by_carrier] tbody tr')).to_have_count(1)
+    await expect(page.locator(".st-group[data-group=by_carrier] tbody tr")).to_have_count(1)
     await docs_screenshot(page, "screens-alert-stats.png", full_page=True)
     assert page.errors == []  # type: ignore[attr-defined]

@@ -38,9 +38,7 @@ async def dispatched(url: str) -> int:
         FixWriter(conn, "native").write(
             [FixRecord(tr.seal_id, 99, now, 40.85, 46.20, 35.0, 90.0, 9, 0.9, 80.0, "opened", now)], []
         )
-        conn.execute(
-            "INSERT INTO mobile_groups VALUES ('G1', 'Ganja mobile group 1', 40.70, 46.30, true, %s)", (now,)
-        )
+        conn.execute("INSERT INTO mobile_groups VALUES ('G1', 'Ganja mobile group 1', 40.70, 46.30, true, %s)", (now,))
     [alert] = rows(url, "SELECT id FROM alerts")
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await lifecycle.dispatch(conn, alert["id"], "operator", AlertSettings(), group_id="G1", words=words)
