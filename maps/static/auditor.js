@@ -4,8 +4,6 @@
 
     var _ = SW._, el = Screens.el;
     var form = document.getElementById("aud-filters");
-    var body = document.querySelector("#aud-results tbody");
-    var failure = document.getElementById("sw-failure");
     var PAGE = 25;
 
     Screens.fillOptions(form.elements.status, "transit_status");
@@ -28,28 +26,16 @@
         ]);
     }
 
-    var pager = new Screens.Pager(function (cursor) {
-        var q = Screens.formQuery(form);
-        q.set("limit", PAGE);
-        if (cursor) { q.set("cursor", cursor); }
-        failure.hidden = true;
-        return SW.api("/api/history/transits?" + q.toString()).catch(function (err) {
-            Screens.showError(failure, err);
-            return { items: [], next_cursor: null };
-        });
-    }, function (page, number, hasNext, hasPrev) {
-        body.textContent = "";
-        page.items.forEach(function (t) { body.appendChild(row(t)); });
-        if (!page.items.length) {
-            body.appendChild(el("tr", {}, [el("td", { colspan: 9, className: "sw-muted", text: _("No transit matches.") })]));
+    var pager = Screens.pagedTable({
+        table: "#aud-results", prefix: "aud", columns: 9, row: row, empty: _("No transit matches."),
+        url: function (cursor) {
+            var q = Screens.formQuery(form);
+            q.set("limit", PAGE);
+            if (cursor) { q.set("cursor", cursor); }
+            return "/api/history/transits?" + q.toString();
         }
-        document.getElementById("aud-page").textContent = _("Page {n}", { n: number });
-        document.getElementById("aud-next").disabled = !hasNext;
-        document.getElementById("aud-prev").disabled = !hasPrev;
     });
 
     form.addEventListener("submit", function (ev) { ev.preventDefault(); pager.first(); });
-    document.getElementById("aud-next").addEventListener("click", function () { pager.forward(); });
-    document.getElementById("aud-prev").addEventListener("click", function () { pager.back(); });
     Screens.routes(form.elements.route).then(function () { pager.first(); }, function () { pager.first(); });
 })();

@@ -3,7 +3,6 @@
     "use strict";
 
     var _ = SW._, el = Screens.el;
-    var body = document.querySelector("#my-list tbody");
     var failure = document.getElementById("sw-failure");
     var lodged = new URLSearchParams(location.search).get("lodged");
 
@@ -57,25 +56,14 @@
         return tr;
     }
 
-    var pager = new Screens.Pager(function (cursor) {
-        var q = new URLSearchParams({ order: "newest", limit: 25 });
-        if (cursor) { q.set("cursor", cursor); }
-        return SW.api("/api/declarations?" + q.toString()).catch(function (err) {
-            Screens.showError(failure, err);
-            return { items: [], total: 0, next_cursor: null };
-        });
-    }, function (page, number, hasNext, hasPrev) {
-        document.getElementById("my-total").textContent = _("{n} declarations", { n: SW.fmt.integer(page.total) });
-        body.textContent = "";
-        page.items.forEach(function (d) { body.appendChild(row(d)); });
-        if (!page.items.length) {
-            body.appendChild(el("tr", {}, [el("td", { colspan: 7, className: "sw-muted", text: _("You have not lodged a declaration yet.") })]));
-        }
-        document.getElementById("my-page").textContent = _("Page {n}", { n: number });
-        document.getElementById("my-next").disabled = !hasNext;
-        document.getElementById("my-prev").disabled = !hasPrev;
+    var pager = Screens.pagedTable({
+        table: "#my-list", prefix: "my", columns: 7, row: row, empty: _("You have not lodged a declaration yet."),
+        url: function (cursor) {
+            var q = new URLSearchParams({ order: "newest", limit: 25 });
+            if (cursor) { q.set("cursor", cursor); }
+            return "/api/declarations?" + q.toString();
+        },
+        total: function (n) { return _("{n} declarations", { n: SW.fmt.integer(n) }); }
     });
-    document.getElementById("my-next").addEventListener("click", function () { pager.forward(); });
-    document.getElementById("my-prev").addEventListener("click", function () { pager.back(); });
     pager.first();
 })();

@@ -4,8 +4,6 @@
 
     var _ = SW._, el = Screens.el;
     var form = document.getElementById("q-filters");
-    var body = document.querySelector("#q-results tbody");
-    var failure = document.getElementById("sw-failure");
     var WAITING = ["submitted", "held", "accepted"];
     var PAGE = 25;
 
@@ -41,26 +39,12 @@
         ]);
     }
 
-    var pager = new Screens.Pager(function (cursor) {
-        failure.hidden = true;
-        return SW.api("/api/declarations?" + query(cursor).toString()).catch(function (err) {
-            Screens.showError(failure, err);
-            return { items: [], total: 0, next_cursor: null };
-        });
-    }, function (page, number, hasNext, hasPrev) {
-        document.getElementById("q-total").textContent = _("{n} declarations", { n: SW.fmt.integer(page.total) });
-        body.textContent = "";
-        page.items.forEach(function (d) { body.appendChild(row(d)); });
-        if (!page.items.length) {
-            body.appendChild(el("tr", {}, [el("td", { colspan: 10, className: "sw-muted", text: _("No declaration matches.") })]));
-        }
-        document.getElementById("q-page").textContent = _("Page {n}", { n: number });
-        document.getElementById("q-next").disabled = !hasNext;
-        document.getElementById("q-prev").disabled = !hasPrev;
+    var pager = Screens.pagedTable({
+        table: "#q-results", prefix: "q", columns: 10, row: row, empty: _("No declaration matches."),
+        url: function (cursor) { return "/api/declarations?" + query(cursor).toString(); },
+        total: function (n) { return _("{n} declarations", { n: SW.fmt.integer(n) }); }
     });
 
     form.addEventListener("submit", function (ev) { ev.preventDefault(); pager.first(); });
-    document.getElementById("q-next").addEventListener("click", function () { pager.forward(); });
-    document.getElementById("q-prev").addEventListener("click", function () { pager.back(); });
     Screens.routes(form.elements.route).then(function () { pager.first(); }, function () { pager.first(); });
 })();

@@ -67,6 +67,33 @@
     Pager.prototype.forward = function () { if (this.next) { this.cursors.push(this.next); return this.show(); } };
     Pager.prototype.back = function () { if (this.cursors.length > 1) { this.cursors.pop(); return this.show(); } };
 
+    // A table body filled one keyset page at a time, with the pager's buttons under it (ids
+    // <prefix>-prev, -next, -page) and an optional count (<prefix>-total, from page.total).
+    function pagedTable(o) {
+        var body = document.querySelector(o.table + " tbody"), failure = document.getElementById("sw-failure");
+        function id(s) { return document.getElementById(o.prefix + "-" + s); }
+        var pager = new Pager(function (cursor) {
+            failure.hidden = true;
+            return SW.api(o.url(cursor)).catch(function (err) {
+                showError(failure, err);
+                return { items: [], total: 0, next_cursor: null };
+            });
+        }, function (page, number, hasNext, hasPrev) {
+            if (id("total") && page.total !== undefined) { id("total").textContent = o.total(page.total); }
+            body.textContent = "";
+            page.items.forEach(function (item) { body.appendChild(o.row(item)); });
+            if (!page.items.length) {
+                body.appendChild(el("tr", {}, [el("td", { colspan: o.columns, className: "sw-muted", text: o.empty })]));
+            }
+            id("page").textContent = SW._("Page {n}", { n: number });
+            id("next").disabled = !hasNext;
+            id("prev").disabled = !hasPrev;
+        });
+        id("next").addEventListener("click", function () { pager.forward(); });
+        id("prev").addEventListener("click", function () { pager.back(); });
+        return pager;
+    }
+
     function el(tag, attrs, children) {
         var node = document.createElement(tag);
         Object.keys(attrs || {}).forEach(function (k) {
@@ -101,7 +128,8 @@
     }
 
     global.Screens = {
-        zonedMidnight: zonedMidnight, zonedDate: zonedDate, formQuery: formQuery, Pager: Pager, el: el, badge: badge,
+        zonedMidnight: zonedMidnight, zonedDate: zonedDate, formQuery: formQuery, Pager: Pager, pagedTable: pagedTable,
+        el: el, badge: badge,
         showError: showError, fillOptions: fillOptions, routes: routes
     };
 })(window);
