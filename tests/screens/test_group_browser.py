@@ -61,10 +61,18 @@ async def test_the_group_works_a_dispatch_on_its_phone(migrated_db: str, base_ur
         geolocation={"latitude": OFFICER_AT[0], "longitude": OFFICER_AT[1], "accuracy": 12},
         service_workers="block",  # routes below must see the page's own requests
     )
+    # Vibration calls are recorded (a headless browser has no motor to feel).
+    await context.add_init_script("window.__buzz = []; navigator.vibrate = p => (window.__buzz.push(p), true);")
     page = await context.new_page()
     await login(page, base_url, "mg-1", PASSWORD)
     await page.wait_for_url(path_is("/group"))
     card = page.locator(f'.mg-card[data-alert-id="{alert_id}"]')
+    await expect(page.locator("#mg-notice")).to_have_text("New dispatch: Seal opened, 10-AA-100")
+    assert await page.evaluate("window.__buzz.length") == 1
+    await page.reload()  # the same dispatch does not buzz again
+    await expect(card.locator(".mg-plate")).to_have_text("10-AA-100")
+    await page.wait_for_load_state("networkidle")  # the dispatches were fetched again
+    assert await page.evaluate("window.__buzz.length") == 0
     await expect(card.locator(".mg-plate")).to_have_text("10-AA-100")
     await expect(card.locator(".mg-type")).to_have_text("Seal opened")
     await expect(card.locator(".mg-carrier")).to_have_text("Anadolu Nakliyat A.S.")
