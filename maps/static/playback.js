@@ -118,7 +118,7 @@
             trackLayers.push(L.polyline(line, { color: "#90a4ae", weight: 3, opacity: 0.7 }).addTo(map));
             s.done = L.polyline([], { color: "#0077b6", weight: 5 }).addTo(map);
             s.marker = L.circleMarker(line[0], { radius: 9, color: "#fff", weight: 3, fillColor: "#0077b6", fillOpacity: 1 })
-                .bindTooltip(_("Seal {seal}", { seal: s.seal_id })).addTo(map);
+                .bindTooltip(SW.esc(_("Seal {seal}", { seal: s.seal_id }))).addTo(map);
         });
         alerts = data.alerts;
         alerts.forEach(function (a) {

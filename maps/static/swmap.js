@@ -22,12 +22,12 @@
     function corridor(map, geojson, widthM) {
         return L.geoJSON(geojson, {
             style: { color: "#6c757d", weight: 1, fillColor: "#adb5bd", fillOpacity: 0.25 }
-        }).bindTooltip(SW._("Corridor ±{n} m", { n: SW.fmt.integer(widthM) })).addTo(map);
+        }).bindTooltip(SW.esc(SW._("Corridor ±{n} m", { n: SW.fmt.integer(widthM) }))).addTo(map);
     }
 
     function route(map, line) {
         return L.geoJSON(line, { style: { color: "#495057", weight: 2, dashArray: "6 4" } })
-            .bindTooltip(SW._("Declared route")).addTo(map);
+            .bindTooltip(SW.esc(SW._("Declared route"))).addTo(map);
     }
 
     function zones(map, list) {
@@ -35,7 +35,7 @@
         (list || []).forEach(function (z) {
             var c = ZONE_COLORS[z.kind] || "#6c757d";
             L.geoJSON(z.geometry, { style: { color: c, weight: 1, fillColor: c, fillOpacity: 0.15 } })
-                .bindTooltip(z.name).addTo(group);
+                .bindTooltip(SW.esc(z.name)).addTo(group);  // Leaflet tooltips take HTML: text is escaped
         });
         return group;
     }
@@ -43,7 +43,7 @@
     function alertMarker(a, options) {
         return L.circleMarker([a.lat, a.lon], Object.assign({
             radius: 8, color: "#fff", weight: 2, fillColor: SEVERITY_COLORS[a.severity] || "#6c757d", fillOpacity: 1
-        }, options || {})).bindTooltip(SW.label("alert_type", a.type) + " · " + SW.fmt.time(a.first_t));
+        }, options || {})).bindTooltip(SW.esc(SW.label("alert_type", a.type) + " · " + SW.fmt.time(a.first_t)));
     }
 
     function fit(map, layers) {

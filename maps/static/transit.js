@@ -59,12 +59,12 @@
         track.features.forEach(function (f) {
             if (f.geometry) {
                 layers.push(L.geoJSON(f.geometry, { style: { color: "#0077b6", weight: 3 } })
-                    .bindTooltip(_("Seal {seal}: {n} fixes", { seal: f.properties.seal_id, n: f.properties.points })).addTo(m));
+                    .bindTooltip(SW.esc(_("Seal {seal}: {n} fixes", { seal: f.properties.seal_id, n: f.properties.points }))).addTo(m));
             }
         });
         detail.observations.forEach(function (o) {
             L.circleMarker([o.lat, o.lon], { radius: 4, color: "#1d3557", weight: 1, fillOpacity: 0.8 })
-                .bindTooltip(SW.label("observation", o.kind) + " · " + SW.fmt.time(o.t)).addTo(m);
+                .bindTooltip(SW.esc(SW.label("observation", o.kind) + " · " + SW.fmt.time(o.t))).addTo(m);
         });
         (detail.alerts || []).forEach(function (entry) {
             if (entry.alert.lat !== null) { SWMap.alertMarker(entry.alert).addTo(m); }
