@@ -45,7 +45,6 @@ AsyncConn = psycopg.AsyncConnection[DictRow]
 Dataset = Literal["tracks", "observations", "alerts", "transits"]
 Format = Literal["csv", "geojson", "gpkg"]
 Geometry = Literal["point", "route_line"]
-DATASETS: tuple[Dataset, ...] = ("tracks", "observations", "alerts", "transits")
 
 FETCH_ROWS = 5000
 MAX_RANGE = timedelta(days=31)
