@@ -52,6 +52,7 @@ from store.db import retry_lost_connection
 log = get_logger(__name__)
 
 Publish = Callable[[str, bytes], Awaitable[None]]
+InTransaction = Callable[[AsyncConnection[DictRow]], Awaitable[None]]
 Key = tuple[str, str]  # (transit_id, type)
 
 # Everything a TransitContext is made of, in its order (see _context).
@@ -164,23 +165,32 @@ class AlertService:
 
     # ---- batches ----
 
-    async def on_batch(self, records: list[FixRecord], observations: list[Observation]) -> list[AlertEvent]:
+    async def on_batch(
+        self, records: list[FixRecord], observations: list[Observation], then: InTransaction | None = None
+    ) -> list[AlertEvent]:
         """Judge one committed ingest batch; returns the alert changes it caused (committed).
+
+        ``then`` runs first in the same transaction (ingest marks the batch judged there, so the
+        judgment and that mark commit together or not at all).
 
         A lost database connection is retried with back-off: the failed transaction rolled back
         (and a commit that did land makes the retry see those fixes as already judged), so a
         PostgreSQL restart or failover delays a batch's alerts instead of swallowing them.
         """
-        return await retry_lost_connection(lambda: self._judge(records, observations), "alert batch")
+        return await retry_lost_connection(lambda: self._judge(records, observations, then), "alert batch")
 
-    async def _judge(self, records: list[FixRecord], observations: list[Observation]) -> list[AlertEvent]:
+    async def _judge(
+        self, records: list[FixRecord], observations: list[Observation], then: InTransaction | None
+    ) -> list[AlertEvent]:
         seal_ids = sorted({r.seal_id for r in records} | {o.seal_id for o in observations})
-        if not seal_ids:
+        if not seal_ids and then is None:
             return []
         now = self.clock()
         pool = await self._get_pool()
         async with pool.connection() as conn, conn.transaction():
-            contexts = await self._contexts(conn, seal_ids)
+            if then is not None:
+                await then(conn)
+            contexts = await self._contexts(conn, seal_ids) if seal_ids else {}
             if not contexts:
                 self.stats.unknown += len(records) + len(observations)
                 return []

@@ -1,10 +1,16 @@
-"""History benchmark: a month of transits generated straight into a fresh database, then the
-latency of one transit's full track, of a route's daily aggregates for a month, and the CSV export
-rate of one day of fixes.
+"""History benchmark, per storage backend: a month of transits generated straight into a fresh
+database, then the latency of one transit's full track, of a route's daily aggregates for a month,
+the CSV export rate of one day of fixes, and the size of the fixes.
 
     python -m bench.history                         # 30 days, 2000 transits x 10,000 fixes = 20M fixes
     python -m bench.history --scale 0.1             # 200 transits: a quick run (2M fixes)
-    python -m bench.history --fixes-per-transit 2000
+    python -m bench.history --backend native        # one backend only (default: every reachable one)
+
+Native runs on ``--admin-url`` (DATABASE_URL's server, else 127.0.0.1:5432); TimescaleDB on
+``--timescale-admin-url`` (default ``SEALWATCH_TEST_TIMESCALE_PG``, the tests' TimescaleDB lane).
+The two are printed side by side; on TimescaleDB the same figures are measured again after the
+compression policy's job compressed every chunk older than a week (the background scheduler is
+paused in the scratch database, so nothing changes under the measurement).
 
 Fixes are written with binary COPY from numpy: every column of the generated rows has a fixed
 width, so a whole batch is one structured array turned into COPY bytes without a Python loop.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -26,9 +33,9 @@ import numpy.typing as npt
 import psycopg
 from psycopg.rows import dict_row
 
-from bench.scratch import scratch_database
+from bench.scratch import admin_url, scratch_database
 from store import aggregates, exports, history, partitions
-from store.migrate import migrate
+from store.migrate import StorageMode, migrate, timescale_support
 
 FLOOR_TRACK_MS = 100.0
 FLOOR_AGG_MS = 500.0
@@ -174,7 +181,10 @@ def fixes_block(t: dict[str, Any], n: int, rng: np.random.Generator) -> npt.NDAr
     return rows
 
 
-def load_fixes(conn: psycopg.Connection[Any], transits: list[dict[str, Any]], per_transit: int, seed: int) -> int:
+def load_fixes(
+    conn: psycopg.Connection[Any], mode: StorageMode, transits: list[dict[str, Any]], per_transit: int, seed: int
+) -> tuple[int, float]:
+    """COPY every transit's fixes; returns (rows, rows/s)."""
     rng = np.random.default_rng(seed)
     days: set[date] = set()
     for t in transits:
@@ -182,7 +192,8 @@ def load_fixes(conn: psycopg.Connection[Any], transits: list[dict[str, Any]], pe
         while d <= t["arrived_at"].date():
             days.add(d)
             d += timedelta(days=1)
-    partitions.ensure_partitions(conn, days)
+    if mode == "native":  # TimescaleDB makes its chunks as rows arrive
+        partitions.ensure_partitions(conn, days)
     total = 0
     started = time.perf_counter()
     batch = 50  # transits per COPY: ~0.5M rows, a few tens of MB
@@ -200,8 +211,43 @@ def load_fixes(conn: psycopg.Connection[Any], transits: list[dict[str, Any]], pe
         conn.commit()
         total += per_transit * len(blocks)
         rate = total / (time.perf_counter() - started)
-        print(f"  fixes loaded: {total:,} ({rate:,.0f} rows/s)", flush=True)
-    return total
+        print(f"  {mode}: fixes loaded: {total:,} ({rate:,.0f} rows/s)", flush=True)
+    return total, total / (time.perf_counter() - started)
+
+
+def fixes_size(conn: psycopg.Connection[Any], mode: StorageMode) -> tuple[float, float]:
+    """(total MB, of which index MB) of the fixes table with all its partitions or chunks."""
+    if mode == "timescale":
+        row = conn.execute("SELECT total_bytes AS total, index_bytes AS idx FROM hypertable_detailed_size('fixes')")
+    else:
+        row = conn.execute(
+            """SELECT sum(pg_total_relation_size(inhrelid)) AS total, sum(pg_indexes_size(inhrelid)) AS idx
+               FROM pg_inherits WHERE inhparent = 'fixes'::regclass"""
+        )
+    r = row.fetchone()
+    assert r is not None
+    return int(r["total"] or 0) / 1e6, int(r["idx"] or 0) / 1e6
+
+
+def compress(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Run the compression policy's job now: chunks compressed of all, seconds, and their MB before and after."""
+    t0 = time.perf_counter()
+    for job in conn.execute(
+        "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression'"
+    ).fetchall():
+        conn.execute("CALL run_job(%s)", (job["job_id"],))
+    seconds = time.perf_counter() - t0
+    conn.execute("VACUUM ANALYZE")
+    row = conn.execute(
+        """SELECT (SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'fixes') AS total,
+                  count(*) AS n, sum(before_compression_total_bytes) AS before,
+                  sum(after_compression_total_bytes) AS after
+           FROM chunk_compression_stats('fixes') WHERE compression_status = 'Compressed'"""
+    ).fetchone()
+    assert row is not None
+    before, after = int(row["before"] or 0) / 1e6, int(row["after"] or 0) / 1e6
+    return {"compressed": int(row["n"]), "chunks": int(row["total"]), "compress_s": seconds,
+            "compressed_mb": f"{before:,.0f} -> {after:,.0f} ({before / after if after else 0:.1f}x)"}  # fmt: skip
 
 
 async def measure(url: str, transits: list[dict[str, Any]], days: int, start: datetime, seed: int) -> dict[str, Any]:
@@ -257,51 +303,130 @@ async def measure(url: str, transits: list[dict[str, Any]], days: int, start: da
     }
 
 
+def run_backend(mode: StorageMode, admin: str, args: argparse.Namespace, n_transits: int) -> list[dict[str, Any]]:
+    """Load, refresh and measure on one backend; one result per state (TimescaleDB: before and after compression)."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=args.days)
+    results: list[dict[str, Any]] = []
+    with scratch_database(admin, prefix=f"sw_bench_history_{mode}", keep=args.keep) as url:
+        migrate(url, mode)
+        with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
+            if mode == "timescale":  # the benchmark runs the policies itself, when it measures them
+                conn.execute(
+                    "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+                    " WHERE job_id >= 1000"  # the policies; not TimescaleDB's own housekeeping
+                )
+            conn.autocommit = False
+            transits = make_transits(conn, n_transits, args.days, start, args.seed)
+            total, load_rps = load_fixes(conn, mode, transits, args.fixes_per_transit, args.seed)
+            conn.autocommit = True
+            conn.execute("VACUUM ANALYZE")
+            t1 = time.perf_counter()
+            refreshed = aggregates.refresh(conn, full=True)
+            refresh_s = time.perf_counter() - t1
+            size_mb, index_mb = fixes_size(conn, mode)
+        common = {"fixes": total, "load_rps": load_rps, "refresh_s": refresh_s, "seal_hours": refreshed.seal_hours}
+        r = asyncio.run(measure(url, transits, args.days, start, args.seed))
+        results.append({**common, **r, "label": mode, "size_mb": size_mb, "index_mb": index_mb})
+        if mode == "timescale":
+            with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
+                done = compress(conn)
+                size_mb, index_mb = fixes_size(conn, mode)
+            r = asyncio.run(measure(url, transits, args.days, start, args.seed))
+            label = f"timescale, {done['compressed']} of {done['chunks']} daily chunks compressed"
+            results.append({**common, **r, **done, "label": label, "size_mb": size_mb, "index_mb": index_mb})
+    return results
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3, row_factory=dict_row):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _backends(args: argparse.Namespace) -> list[tuple[StorageMode, str]]:
+    native = args.admin_url or admin_url()
+    out: list[tuple[StorageMode, str]] = []
+    if args.backend in ("native", "both") and _reachable(native):
+        out.append(("native", native))
+    ts = args.timescale_admin_url
+    if args.backend in ("timescale", "both") and ts and _reachable(ts):
+        with psycopg.connect(ts, row_factory=dict_row) as conn:
+            support = timescale_support(conn)
+        if support.available and support.preloaded:
+            out.append(("timescale", ts))
+        else:
+            print(f"timescale: {ts} has no preloaded timescaledb; skipped")
+    elif args.backend in ("timescale", "both"):
+        print("timescale: no reachable server (--timescale-admin-url / SEALWATCH_TEST_TIMESCALE_PG); skipped")
+    return out
+
+
+def report(results: list[dict[str, Any]], days: int) -> bool:
+    """Print the backends side by side, each figure against its floor; True when every floor holds."""
+    mark = {True: "ok", False: "BELOW FLOOR"}
+    rows: list[tuple[str, list[str]]] = [
+        ("fixes", [f"{r['fixes']:,}" for r in results]),
+        ("load, rows/s (COPY)", [f"{r['load_rps']:,.0f}" for r in results]),
+        ("aggregates full refresh, s", [f"{r['refresh_s']:.1f}" for r in results]),
+        ("fixes size, MB (of it indexes)", [f"{r['size_mb']:,.0f} ({r['index_mb']:,.0f})" for r in results]),
+        (f"track median / max, ms [< {FLOOR_TRACK_MS:.0f}]",
+         [f"{r['track_ms_median']:.1f} / {r['track_ms_max']:.1f} {mark[r['track_ms_median'] < FLOOR_TRACK_MS]}"
+          for r in results]),
+        (f"route daily aggregates, {days} days, median / max, ms [< {FLOOR_AGG_MS:.0f}]",
+         [f"{r['agg_ms_median']:.1f} / {r['agg_ms_max']:.1f} {mark[r['agg_ms_median'] < FLOOR_AGG_MS]}"
+          for r in results]),
+        (f"CSV export of one day, rows/s [>= {FLOOR_EXPORT_RPS:,.0f}]",
+         [f"{r['export_rps']:,.0f} ({r['export_rows']:,} rows) {mark[r['export_rps'] >= FLOOR_EXPORT_RPS]}"
+          for r in results]),
+    ]  # fmt: skip
+    if any("compress_s" in r for r in results):
+        rows.append(("compression job, s", [f"{r['compress_s']:.1f}" if "compress_s" in r else "-" for r in results]))
+        rows.append(("compressed chunks, MB before -> after", [r.get("compressed_mb", "-") for r in results]))
+    width = max(len(name) for name, _ in rows)
+    cols = [max(len(r["label"]), *(len(v[i]) for _, v in rows)) for i, r in enumerate(results)]
+    print()
+    print(" " * width + "  " + "  ".join(r["label"].ljust(c) for r, c in zip(results, cols, strict=True)))
+    for name, values in rows:
+        print(name.ljust(width) + "  " + "  ".join(v.ljust(c) for v, c in zip(values, cols, strict=True)))
+    return all(
+        r["track_ms_median"] < FLOOR_TRACK_MS
+        and r["agg_ms_median"] < FLOOR_AGG_MS
+        and r["export_rps"] >= FLOOR_EXPORT_RPS
+        for r in results
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.history", description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--transits", type=int, default=2000)
     parser.add_argument("--fixes-per-transit", type=int, default=10_000)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies --transits (0.1 for a quick run)")
-    parser.add_argument("--admin-url", default=None, help="server to create the scratch database on (DATABASE_URL's)")
+    parser.add_argument("--backend", choices=("both", "native", "timescale"), default="both")
+    parser.add_argument("--admin-url", default=None, help="native: server for the scratch database (DATABASE_URL's)")
+    parser.add_argument(
+        "--timescale-admin-url",
+        default=os.environ.get("SEALWATCH_TEST_TIMESCALE_PG"),
+        help="TimescaleDB: server for the scratch database (default SEALWATCH_TEST_TIMESCALE_PG)",
+    )
     parser.add_argument("--seed", type=int, default=6)
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     args = parser.parse_args(argv)
     n_transits = max(2, round(args.transits * args.scale))
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = today - timedelta(days=args.days)
     print(
         f"history bench: {args.days} days, {n_transits} transits x {args.fixes_per_transit:,} fixes"
         f" = {n_transits * args.fixes_per_transit:,} fixes (scale {args.scale:g})",
         flush=True,
     )
-    with scratch_database(args.admin_url, prefix="sw_bench_history", keep=args.keep) as url:
-        migrate(url)
-        t0 = time.perf_counter()
-        with psycopg.connect(url, row_factory=dict_row) as conn:
-            transits = make_transits(conn, n_transits, args.days, start, args.seed)
-            total = load_fixes(conn, transits, args.fixes_per_transit, args.seed)
-            conn.autocommit = True
-            conn.execute("VACUUM ANALYZE")
-            load_s = time.perf_counter() - t0
-            t1 = time.perf_counter()
-            refreshed = aggregates.refresh(conn, full=True)
-            refresh_s = time.perf_counter() - t1
-        print(f"generated {total:,} fixes in {load_s:.1f} s; aggregates full refresh {refresh_s:.1f} s"
-              f" ({refreshed.seal_hours:,} seal-hours)")  # fmt: skip
-        r = asyncio.run(measure(url, transits, args.days, start, args.seed))
-    ok_track = r["track_ms_median"] < FLOOR_TRACK_MS
-    ok_agg = r["agg_ms_median"] < FLOOR_AGG_MS
-    ok_export = r["export_rps"] >= FLOOR_EXPORT_RPS
-    mark = {True: "ok", False: "BELOW FLOOR"}
-    print(f"track of one transit ({r['track_points']:,} fixes): median {r['track_ms_median']:.1f} ms,"
-          f" max {r['track_ms_max']:.1f} ms  [floor < {FLOOR_TRACK_MS:.0f} ms: {mark[ok_track]}]")  # fmt: skip
-    print(f"daily aggregates of route {r['agg_route']} for {args.days} days ({r['agg_rows']} rows):"
-          f" median {r['agg_ms_median']:.1f} ms, max {r['agg_ms_max']:.1f} ms"
-          f"  [floor < {FLOOR_AGG_MS:.0f} ms: {mark[ok_agg]}]")  # fmt: skip
-    print(f"CSV export of one day: {r['export_rows']:,} rows, {r['export_mb']:.1f} MB in {r['export_s']:.2f} s"
-          f" = {r['export_rps']:,.0f} rows/s  [floor >= {FLOOR_EXPORT_RPS:,.0f}: {mark[ok_export]}]")  # fmt: skip
-    return 0 if ok_track and ok_agg and ok_export else 1
+    backends = _backends(args)
+    if not backends:
+        print("no backend reachable")
+        return 1
+    results = [r for mode, admin in backends for r in run_backend(mode, admin, args, n_transits)]
+    return 0 if report(results, args.days) else 1
 
 
 if __name__ == "__main__":

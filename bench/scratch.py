@@ -18,13 +18,19 @@ def admin_url() -> str:
 
 
 @contextlib.contextmanager
-def scratch_database(admin: str | None = None, prefix: str = "sw_bench", keep: bool = False) -> Iterator[str]:
-    """Create a database, yield its URL, drop it (with any sessions still attached) afterwards
-    unless ``keep`` (to look at it after the run)."""
+def scratch_database(
+    admin: str | None = None, prefix: str = "sw_bench", keep: bool = False, template: str | None = None
+) -> Iterator[str]:
+    """Create a database (a copy of the database at URL ``template`` if given), yield its URL, drop
+    it (with any sessions still attached) afterwards unless ``keep`` (to look at it after the run)."""
     admin = admin or admin_url()
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        source = psycopg.conninfo.conninfo_to_dict(template)["dbname"]
+        create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(str(source)))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
     info = psycopg.conninfo.conninfo_to_dict(admin)
     info["dbname"] = name
     try:

@@ -7,6 +7,8 @@
   so a redelivered batch or a replay never reports the same observation twice.
 - On start the recent fixes of the active transits are replayed to rebuild per-seal state
   (corridor runs, stops, zones inside) that lives only in memory.
+- With partitioned ingest a worker judges only its own seals (``own``): the engine holds their
+  transits alone, and the state of seals it takes over is rebuilt from storage the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +44,7 @@ _REPLAY_SQL = """
 SELECT f.seal_id, f.seq, f.t, f.lat, f.lon, f.speed_kmh, f.heading_deg, f.sats, f.hdop, f.battery_pct,
        f.seal_state, f.received_at
 FROM fixes f JOIN active_transits a ON a.seal_id = f.seal_id
-WHERE f.t >= greatest(a.released_at, %s) ORDER BY f.t, f.seal_id
+WHERE f.t >= greatest(a.released_at, %s) AND a.seal_id = ANY(%s) ORDER BY f.t, f.seal_id
 """
 _STORE_SQL = """
 INSERT INTO observations (seal_id, transit_id, kind, t, lat, lon, zone_code, evidence)
@@ -118,18 +120,27 @@ class LiveGeofence:
         self.replay_hours = replay_hours
         self._lock = asyncio.Lock()
         self._conn: psycopg.Connection[Any] | None = None
+        self._owns: Callable[[str], bool] | None = None  # None: every seal
+        self._seal_ids: list[str] = []  # of the transits in the engine
 
     def _db(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.database_url, row_factory=dict_row, autocommit=True)
         return self._conn
 
-    def _load(self) -> tuple[int, int]:
+    def _load(self, drop: Callable[[str], bool] | None = None) -> tuple[int, int]:
+        """Transits (of the owned seals) and zones into the engine; the seals ``drop`` accepts are
+        first set without, so that their state starts afresh."""
         conn = self._db()
         zones = zone_specs(conn.execute(_ZONES_SQL).fetchall())
         transits = transit_specs(conn.execute(_TRANSITS_SQL).fetchall())
+        if self._owns is not None:
+            transits = [t for t in transits if self._owns(t.seal_id)]
         self.engine.set_zones(zones)
+        if drop is not None:
+            self.engine.set_transits([t for t in transits if not drop(t.seal_id)])
         self.engine.set_transits(transits)
+        self._seal_ids = [t.seal_id for t in transits]
         return len(transits), len(zones)
 
     async def reload(self) -> None:
@@ -137,33 +148,47 @@ class LiveGeofence:
             transits, zones = await asyncio.to_thread(self._load)
         log.info("geofence reloaded", transits=transits, zones=zones)
 
-    def _replay(self) -> tuple[int, int]:
+    def _replay(self, seal_ids: list[str], exclude: set[tuple[str, int]]) -> tuple[int, int]:
         since = datetime.fromtimestamp(time.time() - self.replay_hours * 3600, UTC)
         fixes = stored = 0
         with psycopg.connect(self.database_url) as conn, conn.cursor(name="geofence_replay") as cur:
-            cur.execute(_REPLAY_SQL, (since,))
+            cur.execute(_REPLAY_SQL, (since, seal_ids))
             while rows := cur.fetchmany(REPLAY_CHUNK):
                 records = [FixRecord(*row) for row in rows]
+                if exclude:
+                    records = [r for r in records if (r.seal_id, r.seq) not in exclude]
                 fixes += len(records)
                 stored += len(store_observations(self._db(), self.engine.process(FixBatch.from_records(records))))
         return fixes, stored
 
     async def start(self) -> None:
         """Load transits and zones, then rebuild per-seal state from recent fixes."""
+        await self.own(None, lambda _: True, set())
+
+    async def own(
+        self, owns: Callable[[str], bool] | None, rebuild: Callable[[str], bool], exclude: set[tuple[str, int]]
+    ) -> None:
+        """Judge only the seals ``owns`` accepts (None: all). The state of those ``rebuild``
+        accepts starts afresh and is rebuilt from their recent stored fixes, except ``exclude``
+        (stored but not yet judged: they are judged next, as a batch)."""
         async with self._lock:
-            await asyncio.to_thread(self._load)
+            self._owns = owns
+            await asyncio.to_thread(self._load, rebuild)
+            seal_ids = [s for s in self._seal_ids if rebuild(s)]
             started = time.monotonic()
-            fixes, stored = await asyncio.to_thread(self._replay)
+            fixes, stored = await asyncio.to_thread(self._replay, seal_ids, exclude)
         log.info(
             "geofence warm start",
             transits=self.engine.transit_count,
+            rebuilt=len(seal_ids),
             replayed_fixes=fixes,
             new_observations=stored,
             seconds=round(time.monotonic() - started, 2),
         )
 
-    async def on_batch(self, records: list[FixRecord]) -> list[Observation]:
-        """Run the checks on a committed batch; returns the observations not seen before.
+    async def on_batch(self, records: list[FixRecord], every: bool = False) -> list[Observation]:
+        """Run the checks on a committed batch; returns the observations not seen before (all of
+        them with ``every``: a batch judged again after a crash may have stored them already).
 
         The engine's state has moved past the batch once it is processed, so its observations
         would never come again: storing them rides out a lost database connection.
@@ -172,11 +197,12 @@ class LiveGeofence:
             return []
         async with self._lock:
             observations = await asyncio.to_thread(self.engine.process, FixBatch.from_records(records))
-            return await retry_lost_connection(
+            new = await retry_lost_connection(
                 lambda: asyncio.to_thread(lambda: store_observations(self._db(), observations)),
                 "storing observations",
                 after_failure=self.close,
             )
+            return observations if every else new
 
     async def listen(self, stop: asyncio.Event) -> None:
         """Reload whenever customs announces a transit or zone change, until ``stop``."""

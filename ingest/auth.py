@@ -19,7 +19,7 @@ import contextlib
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -183,10 +183,17 @@ class KeyCache:
 # -- replay screening ------------------------------------------------------------------------
 
 _WATERMARKS = "SELECT seal_id, max_seq FROM seal_seq_watermark WHERE seal_id = ANY(%s)"
+# A stored fix with a batch's (seal, seq) is looked for within this span of the batch's fix times:
+# fixes is partitioned by time and keyed (seal_id, t, seq), so without a time bound the look-up
+# probes every partition or chunk under retention (90 by default, compressed ones included).
+# A week covers store-and-forward delivery; a seq reused further apart in time is stored as a
+# fix of its own (its own time) instead of being dead-lettered.
+REPLAY_LOOKUP_SPAN = timedelta(days=7)
 _STORED = """SELECT f.seal_id, f.seq, f.t, f.lat, f.lon, f.speed_kmh, f.heading_deg, f.sats, f.hdop,
                     f.battery_pct, f.seal_state
              FROM unnest(%s::text[], %s::int8[]) AS q(seal_id, seq)
-             JOIN fixes f ON f.seal_id = q.seal_id AND f.seq = q.seq"""
+             JOIN fixes f ON f.seal_id = q.seal_id AND f.seq = q.seq
+             WHERE f.t >= %s AND f.t <= %s"""
 _ADVANCE = """INSERT INTO seal_seq_watermark (seal_id, max_seq)
               SELECT * FROM unnest(%s::text[], %s::int8[])
               ON CONFLICT (seal_id) DO UPDATE SET max_seq = EXCLUDED.max_seq, updated_at = now()
@@ -253,7 +260,13 @@ class ReplayGuard:
                 below.append(i)
         if below:
             stored: dict[tuple[str, int], list[tuple[object, ...]]] = {}
-            keys = ([records[i].seal_id for i in below], [records[i].seq for i in below])
+            times = [records[i].t for i in below]
+            keys = (
+                [records[i].seal_id for i in below],
+                [records[i].seq for i in below],
+                min(times) - REPLAY_LOOKUP_SPAN,
+                max(times) + REPLAY_LOOKUP_SPAN,
+            )
             for row in conn.execute(_STORED, keys).fetchall():
                 stored.setdefault((str(row["seal_id"]), int(str(row["seq"]))), []).append(_row_content(row))
             for i in below:

@@ -32,3 +32,9 @@ PENDING = Gauge(
     multiprocess_mode="livesum",
 )
 WRITE_ERRORS = Counter("sealwatch_write_errors_total", "Batch writes that failed and were retried")
+STAGE_SECONDS = Counter(
+    "sealwatch_ingest_stage_seconds",
+    "Time spent in each stage of ingest: decode (parse, validate, verify the signature), write (the"
+    " batch's transaction), geofence, alerts",
+    ["stage"],
+)

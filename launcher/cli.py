@@ -18,7 +18,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from store.db import database_url
     from store.migrate import migrate
 
-    applied = migrate(database_url(settings), settings.timescale)
+    applied = migrate(database_url(settings), settings.storage)
     for m in applied:
         sys.stdout.write(f"applied {m.version:04d}_{m.name}{'.' + m.variant if m.variant else ''}\n")
     sys.stdout.write(f"{len(applied)} migration(s) applied; schema is up to date\n")

@@ -24,7 +24,10 @@ from sealwatch.config import Settings
 from sealwatch.logging import get_logger
 
 if TYPE_CHECKING:
+    from alerts.service import AlertService
     from alerts.settings import AlertSettings
+    from geofence.live import LiveGeofence
+    from ingest.judging import Committed, Key, Owns
 
 log = get_logger(__name__)
 
@@ -89,15 +92,41 @@ async def _every(seconds: float, job: Callable[[], None], what: str, stop: async
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+class Judging:
+    """Ingest's downstream (``ingest.judging.Downstream``): each committed batch goes through the
+    geofence engine, then the alert rules, whose transaction also marks the batch judged."""
+
+    def __init__(self, geofence: LiveGeofence, alerts: AlertService) -> None:
+        self.geofence = geofence
+        self.alerts = alerts
+
+    async def judge(self, batch: Committed) -> None:
+        from ingest.metrics import STAGE_SECONDS
+
+        started = time.perf_counter()
+        observations = await self.geofence.on_batch(batch.records, every=batch.recovering)
+        judged = time.perf_counter()
+        await self.alerts.on_batch(batch.records, observations, then=batch.mark_judged)
+        STAGE_SECONDS.labels(stage="geofence").inc(judged - started)
+        STAGE_SECONDS.labels(stage="alerts").inc(time.perf_counter() - judged)
+
+    async def own(self, owns: Owns | None, rebuild: Owns, exclude: set[Key]) -> None:
+        await self.geofence.own(owns, rebuild, exclude)
+
+
 async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: AlertSettings | None = None) -> None:
-    """Ingest with the engine behind it: each committed batch goes through geofence, then alerts."""
+    """Ingest with the engine behind it: each committed batch goes through geofence, then alerts.
+
+    With ``SEALWATCH_NATS_URL`` the worker takes its share of the seals' partitions from NATS
+    JetStream (``MQTT_URL`` is then the NATS server's MQTT listener, for dispatches and groups).
+    """
     from alerts.groups import consume_group_positions
     from alerts.service import AlertService
     from alerts.settings import get_alert_settings
     from geofence.live import LiveGeofence
-    from ingest.worker import IngestWorker
+    from ingest.partitioned import PartitionedWorker
+    from ingest.worker import IngestWorker, Worker
     from maps.vocabulary import words
-    from sealwatch.fixes import FixRecord
     from store.db import database_url
 
     url = database_url(settings)
@@ -106,17 +135,18 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     if alert_settings.mqtt_url is None:
         alert_settings = alert_settings.model_copy(update={"mqtt_url": mqtt_url})
     geofence = LiveGeofence(url)
-    await geofence.start()
+    await geofence.reload()  # the worker rebuilds per-seal state for the seals it judges
     # What start-up loaded (engine model, imports) lives as long as the process: keep the
     # collector's full passes off it, they otherwise stall the loop on a busy stream.
     gc.collect()
     gc.freeze()
     alerts = AlertService(url, alert_settings, publish=None, words=words)
-
-    async def check(records: list[FixRecord]) -> None:
-        await alerts.on_batch(records, await geofence.on_batch(records))
-
-    worker = IngestWorker(settings, url, mqtt_url, hooks=[check])
+    judging = Judging(geofence, alerts)
+    worker: Worker
+    if settings.nats_url:
+        worker = PartitionedWorker(settings, url, settings.nats_url, mqtt_url, downstream=judging)
+    else:
+        worker = IngestWorker(settings, url, mqtt_url, downstream=judging)
     background = [
         asyncio.create_task(_every(MAINTENANCE_INTERVAL_S, lambda: _maintain_storage(url, settings), "storage", stop)),
         asyncio.create_task(_every(AGGREGATES_INTERVAL_S, lambda: _refresh_aggregates(url), "aggregates", stop)),
@@ -177,6 +207,12 @@ def run_api(args: argparse.Namespace, settings: Settings) -> int:
 
 def configure_up(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="API port (default SEALWATCH_API_PORT)")
+    parser.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=1,
+        help="ingest processes sharing the seals' partitions (needs SEALWATCH_NATS_URL)",
+    )
     parser.set_defaults(func=run_up)
 
 
@@ -216,8 +252,11 @@ def _sealwatch(*args: str) -> list[str]:
     return [sys.executable, "-m", "launcher.cli", *args]
 
 
-def service_commands(port: int) -> dict[str, list[str]]:
-    return {"ingest": _sealwatch("ingest"), "api": _sealwatch("api", "--port", str(port))}
+def service_commands(port: int, ingest_workers: int = 1) -> dict[str, list[str]]:
+    ingest = {
+        f"ingest-{i + 1}" if ingest_workers > 1 else "ingest": _sealwatch("ingest") for i in range(ingest_workers)
+    }
+    return {**ingest, "api": _sealwatch("api", "--port", str(port))}
 
 
 def wait_while_running(children: dict[str, subprocess.Popen[bytes]]) -> int:
@@ -237,9 +276,13 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     _interrupt_on_sigterm()
     url = database_url(settings)
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
-    migrate(url, settings.timescale)
+    migrate(url, settings.storage)
     port = args.port or settings.api_port
-    with supervised(service_commands(port), _child_env(settings, url, mqtt_url)) as children:
+    if args.ingest_workers > 1 and not settings.nats_url:
+        log.error("several ingest workers share the seals' partitions on NATS: set SEALWATCH_NATS_URL")
+        return 2
+    commands = service_commands(port, args.ingest_workers)
+    with supervised(commands, _child_env(settings, url, mqtt_url)) as children:
         log.info("sealwatch is up", map=f"http://{settings.api_host}:{port}/")
         try:
             return wait_while_running(children)
@@ -303,7 +346,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     _interrupt_on_sigterm()
     with private_servers(settings) as (url, mqtt_url):
-        migrate(url, settings.timescale)
+        migrate(url, settings.storage)
         plans = release_fleet(url, args.seals, args.seed, faults=not args.no_faults)
         port = args.port or settings.api_port
         map_url = f"http://{settings.api_host}:{port}/"

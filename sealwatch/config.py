@@ -8,7 +8,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,8 +22,11 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(default=None, validation_alias="MQTT_URL")
     data_dir: Path = Path(".sealwatch")
 
-    # Storage.
-    timescale: Literal["auto", "on", "off"] = "auto"
+    # Storage. "auto" takes TimescaleDB when the server has it preloaded, else native partitions;
+    # SEALWATCH_TIMESCALE=on|off is the older spelling of timescale|native.
+    storage: Literal["auto", "timescale", "native"] = Field(
+        default="auto", validation_alias=AliasChoices("SEALWATCH_STORAGE", "SEALWATCH_TIMESCALE")
+    )
     retention_days: int = Field(default=90, ge=1)
     partitions_ahead_days: int = Field(default=3, ge=1)
     compress_after_days: int = Field(default=7, ge=1)
@@ -37,6 +40,14 @@ class Settings(BaseSettings):
     batch_max_wait_ms: int = Field(default=200, ge=1)
     ingest_queue_max: int = Field(default=100_000, ge=1)
     max_clock_skew_s: float = Field(default=300.0, ge=0)
+
+    # Partitioned ingest (ingest/partitioned.py): with a NATS URL, ingest workers share the seals'
+    # partitions of the broker's MQTT stream instead of subscribing to MQTT themselves.
+    nats_url: str | None = None
+    # Must equal N in the broker's mapping "seals.*.telemetry" -> partition(N, 1) (config/nats-server.conf).
+    partitions: int = Field(default=16, ge=1, le=1024)
+    # A worker's partition lease expires this long after its last renewal (it renews every second).
+    lease_s: float = Field(default=5.0, ge=2.0)
 
     # Device authentication (docs/wire-format.md, "Signatures").
     # Reject unsigned messages. False is a migration mode: a seal without any key may still send
@@ -83,6 +94,11 @@ class Settings(BaseSettings):
     # Logging.
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _storage_aliases(cls, value: object) -> object:
+        return {"on": "timescale", "off": "native"}.get(value, value) if isinstance(value, str) else value
 
 
 @lru_cache(maxsize=1)

@@ -3,8 +3,14 @@
 Native mode: ``refresh`` rolls fixes up into ``history_seal_hourly`` incrementally — only the
 (seal, day) pairs that received fixes since the last refresh, found by ``received_at`` — and then
 refreshes the route/carrier materialized views CONCURRENTLY (readers are never blocked).
-TimescaleDB mode: the seal-hour rollup is a continuous aggregate kept by its own policy, so
-``refresh`` only refreshes the materialized views on top. See migration 0302.
+TimescaleDB mode: the seal-hour rollup is a continuous aggregate kept by its own policy (the
+last 7 days), so ``refresh`` refreshes the materialized views on top, and on a full refresh
+(or the first one) also materializes the continuous aggregate over every raw chunk that is still
+there — a bulk import older than the policy's window is otherwise never materialized. See
+migration 0302.
+
+In both modes the seal-hours outlive the raw fixes: a refresh only ever recomputes days (or
+chunks) whose raw data is still stored, so retention dropping old raw data leaves its history.
 
 Buckets are UTC hours and days. Alerts are counted at query time from the ``alerts`` table when
 it exists (it may be created after the views), so they are always current.
@@ -36,7 +42,7 @@ _LOCK_KEY = 0x5EA1_0300
 # Fixes are committed within seconds of received_at; this margin covers batches in flight at refresh time.
 IN_FLIGHT_MARGIN = timedelta(minutes=5)
 # Store-and-forward seals deliver late; fixes older than this at delivery are not rolled up again.
-MAX_LATENESS = timedelta(days=7)
+MAX_LATENESS = partitions.LATE_FIX_WINDOW
 
 _ROLLUP = """
 INSERT INTO history_seal_hourly AS h (seal_id, bucket, fixes, first_t, last_t, first_lat, first_lon,
@@ -102,11 +108,51 @@ def _dirty_days(conn: SyncConn, since: datetime) -> dict[date, list[str]]:
         return {row[0]: list(row[1]) for row in cur.fetchall()}
 
 
+def _materialize_continuous_aggregate(conn: SyncConn) -> tuple[int, int]:
+    """Refresh ``history_seal_hourly`` over the stored raw chunks; returns (days, seal-hours) covered.
+
+    The window starts at the oldest chunk still stored: refreshing a window whose raw chunks
+    retention has dropped would replace the history kept there with nothing. It ends where the
+    policy's window ends (its end_offset before now), so the open hours stay real-time: hours
+    materialized before they are complete would hide new fixes until the policy reached them.
+    """
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            # hi: the policy's window end, on an hour (the aggregate's bucket) so all below it is stored.
+            """SELECT min(c.range_start), time_bucket(interval '1 hour', now() - coalesce(
+                   (SELECT (j.config->>'end_offset')::interval FROM timescaledb_information.jobs j
+                    JOIN timescaledb_information.continuous_aggregates a
+                      ON a.materialization_hypertable_schema = j.hypertable_schema
+                     AND a.materialization_hypertable_name = j.hypertable_name
+                    WHERE a.view_name = 'history_seal_hourly' AND j.proc_name = 'policy_refresh_continuous_aggregate'),
+                   interval '1 hour'))
+               FROM timescaledb_information.chunks c
+               WHERE c.hypertable_schema = current_schema() AND c.hypertable_name = 'fixes'"""
+        )
+        row = cur.fetchone()
+    if row is None or row[0] is None or row[0] >= row[1]:
+        return 0, 0
+    lo, hi = row
+    was_autocommit = conn.autocommit
+    if not was_autocommit:
+        conn.commit()
+        conn.autocommit = True  # refresh_continuous_aggregate cannot run inside a transaction
+    try:
+        with conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute("CALL refresh_continuous_aggregate('history_seal_hourly', %s, %s)", (lo, hi))
+            cur.execute("SELECT count(*) FROM history_seal_hourly WHERE bucket >= %s AND bucket < %s", (lo, hi))
+            counted = cur.fetchone()
+    finally:
+        conn.autocommit = was_autocommit
+    return (hi - lo).days + 1, int(counted[0]) if counted else 0
+
+
 def refresh(conn: SyncConn, *, full: bool = False, in_flight_margin: timedelta = IN_FLIGHT_MARGIN) -> RefreshResult:
     """One refresh pass; the service calls it periodically (every few minutes).
 
-    ``full`` recomputes every day that has a partition (native mode), e.g. after a bulk import
-    whose ``received_at`` lies in the past. Fixes received within ``in_flight_margin`` before the
+    ``full`` recomputes every day whose raw fixes are stored (a partition in native mode, a
+    chunk in TimescaleDB mode), e.g. after a bulk import whose ``received_at`` lies in the past;
+    the first refresh is a full one. Fixes received within ``in_flight_margin`` before the
     previous refresh are looked at again (their batch may have committed after it).
     """
     started = datetime.now(UTC)
@@ -132,6 +178,8 @@ def refresh(conn: SyncConn, *, full: bool = False, in_flight_margin: timedelta =
             for day, seals in sorted(work.items()):
                 seal_hours += rollup_day(conn, day, seals)
                 days += 1
+        elif full or watermark is None:
+            days, seal_hours = _materialize_continuous_aggregate(conn)
         with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
             for view in ("history_route_hourly", "history_route_daily"):
                 cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(sql.Identifier(view)))

@@ -9,14 +9,16 @@ rolls a seal's position back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from sealwatch.fixes import FixRecord
 from store import partitions
+from store.migrate import StorageMode, storage_mode
 
 FIX_COLUMNS = FixRecord._fields
 _COLS = ", ".join(FIX_COLUMNS)
@@ -60,14 +62,17 @@ class WriteResult:
     inserted: int
     duplicates: int
     dead_letters: int
+    # (seal_id, seq) of the rows this write inserted: what a redelivery carries again is not in it.
+    new_keys: set[tuple[str, int]] = field(default_factory=set)
 
 
 class FixWriter:
     """Writes batches on one connection it owns; not shared between threads."""
 
-    def __init__(self, conn: psycopg.Connection[dict[str, object]], mode: str) -> None:
+    def __init__(self, conn: psycopg.Connection[dict[str, object]], mode: StorageMode | None = None) -> None:
+        # The database knows its mode (recorded by the migration); ``mode`` only saves the look-up.
         self.conn = conn
-        self.mode = mode
+        self.mode = mode or storage_mode(conn)
         self._known_days: set[date] = set()
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS fixes_stage (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -87,20 +92,23 @@ class FixWriter:
     ) -> WriteResult:
         """Store one batch atomically: all of it or, on error, none of it."""
         self._ensure_days(records)
-        inserted = 0
+        new_keys: set[tuple[str, int]] = set()
         with self.conn.transaction():
             if records:
-                with self.conn.cursor() as cur:
+                with self.conn.cursor(row_factory=tuple_row) as cur:
                     with cur.copy(f"COPY fixes_stage ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
                         copy.set_types(_COPY_TYPES)
                         for record in records:
                             copy.write_row(record)
-                    cur.execute(f"INSERT INTO fixes ({_COLS}) SELECT {_COLS} FROM fixes_stage ON CONFLICT DO NOTHING")
-                    inserted = max(cur.rowcount, 0)
+                    cur.execute(
+                        f"INSERT INTO fixes ({_COLS}) SELECT {_COLS} FROM fixes_stage ON CONFLICT DO NOTHING"
+                        " RETURNING seal_id, seq"
+                    )
+                    new_keys = set(cur.fetchall())
                     cur.execute(_UPSERT_LATEST)
             if dead_letters:
                 write_dead_letters(self.conn, dead_letters, source)
-        return WriteResult(inserted, len(records) - inserted, len(dead_letters))
+        return WriteResult(len(new_keys), len(records) - len(new_keys), len(dead_letters), new_keys)
 
     def forget_partitions(self) -> None:
         """After retention dropped partitions, re-check before the next write."""

@@ -1,8 +1,10 @@
 """Ordered, recorded, idempotent schema migrations.
 
 A migration is ``migrations/NNNN_name.sql``, or a pair ``NNNN_name.timescale.sql`` /
-``NNNN_name.native.sql`` of which the runner applies the first when the ``timescaledb``
-extension is available (and allowed by ``SEALWATCH_TIMESCALE``), the second otherwise.
+``NNNN_name.native.sql`` of which the runner applies the one for the storage mode. The mode is
+chosen once, by the first migration run (``SEALWATCH_STORAGE``: ``timescale`` requires the
+``timescaledb`` extension installed and preloaded on the server, ``native`` never uses it,
+``auto`` takes it when it is, and logs why it chose what it did); later runs keep it.
 Each runs in its own transaction under an advisory lock, so concurrent runners are safe.
 Number ranges: 0001-0099 telemetry, 0100-0199 customs, 0200-0299 alerts, 0300-0399 history and audit,
 0400-0499 device keys, 0500-0599 users and sessions.
@@ -45,16 +47,46 @@ class MigrationError(RuntimeError):
     pass
 
 
-def timescale_available(conn: psycopg.Connection[dict[str, object]]) -> bool:
-    row = conn.execute("SELECT 1 AS ok FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
-    return row is not None
+@dataclass(frozen=True, slots=True)
+class TimescaleSupport:
+    """What the server offers: the extension's package, and whether its loader is preloaded."""
+
+    available: str | None  # default version in pg_available_extensions
+    installed: str | None  # version created in this database
+    preloaded: bool  # shared_preload_libraries has 'timescaledb' (its launcher's settings exist)
 
 
-def choose_mode(conn: psycopg.Connection[dict[str, object]], setting: str) -> StorageMode:
-    available = timescale_available(conn)
-    if setting == "on" and not available:
-        raise MigrationError("SEALWATCH_TIMESCALE=on but the timescaledb extension is not available")
-    return "timescale" if available and setting != "off" else "native"
+def timescale_support(conn: psycopg.Connection[dict[str, object]]) -> TimescaleSupport:
+    # The launcher's settings exist only when the loader library was preloaded (a placeholder
+    # set in postgresql.conf is not listed in pg_settings); readable without superuser rights.
+    row = conn.execute(
+        """SELECT (SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb') AS available,
+                  (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS installed,
+                  EXISTS (SELECT FROM pg_settings WHERE name = 'timescaledb.bgw_launcher_poll_time') AS preloaded"""
+    ).fetchone()
+    assert row is not None
+    available, installed = row["available"], row["installed"]
+    return TimescaleSupport(
+        str(available) if available else None, str(installed) if installed else None, bool(row["preloaded"])
+    )
+
+
+def choose_mode(support: TimescaleSupport, setting: str) -> tuple[StorageMode, str]:
+    """The storage mode for ``setting`` (auto | timescale | native) on this server, and why."""
+    if setting == "native":
+        return "native", "SEALWATCH_STORAGE=native"
+    if support.available and support.preloaded:
+        return "timescale", f"timescaledb {support.installed or support.available} is available and preloaded"
+    if support.available:
+        why = (
+            f"timescaledb {support.available} is installed on the server but not preloaded"
+            " (add it to shared_preload_libraries and restart PostgreSQL)"
+        )
+    else:
+        why = "the timescaledb extension is not installed on the server"
+    if setting == "timescale":
+        raise MigrationError(f"SEALWATCH_STORAGE=timescale, but {why}")
+    return "native", why
 
 
 def discover(mode: StorageMode) -> list[Migration]:
@@ -78,8 +110,12 @@ def discover(mode: StorageMode) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-def migrate(url: str, timescale_setting: str = "auto") -> list[Migration]:
-    """Apply every pending migration; returns the ones applied (none on a second run)."""
+def migrate(url: str, storage: str = "auto") -> list[Migration]:
+    """Apply every pending migration; returns the ones applied (none on a second run).
+
+    ``storage`` is ``SEALWATCH_STORAGE`` (auto | timescale | native); it matters only on the
+    first run, which creates the fixes table.
+    """
     applied: list[Migration] = []
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -95,13 +131,14 @@ def migrate(url: str, timescale_setting: str = "auto") -> list[Migration]:
             done = {int(str(r["version"])): r for r in conn.execute("SELECT * FROM schema_migrations")}
             # Once the fixes table exists its mode is fixed; later variants must match it.
             recorded = {str(r["variant"]) for r in done.values() if r["variant"]}
-            mode: StorageMode = (
-                "timescale"
-                if "timescale" in recorded
-                else "native"
-                if "native" in recorded
-                else choose_mode(conn, timescale_setting)
-            )
+            mode: StorageMode
+            if recorded:
+                mode = "timescale" if "timescale" in recorded else "native"
+                if storage not in ("auto", mode):
+                    raise MigrationError(f"SEALWATCH_STORAGE={storage}, but this database was migrated for {mode}")
+            else:
+                mode, why = choose_mode(timescale_support(conn), storage)
+                log.info("storage mode chosen", mode=mode, setting=storage, reason=why)
             for migration in discover(mode):
                 previous = done.get(migration.version)
                 if previous is not None:
@@ -126,7 +163,10 @@ def migrate(url: str, timescale_setting: str = "auto") -> list[Migration]:
                 )
                 applied.append(migration)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            # A failure may have closed the connection (a FATAL error): the lock went with the
+            # session then, and unlocking would only replace the real error with "connection closed".
+            if not conn.closed:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied
 
 

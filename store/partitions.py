@@ -20,6 +20,8 @@ log = get_logger(__name__)
 
 _LOCK_KEY = 0x5EA1_0002
 PREFIX = "fixes_p"
+# Late fixes up to this old are folded into the seal-hour rollup (both modes).
+LATE_FIX_WINDOW = timedelta(days=7)
 
 
 def partition_name(day: date) -> str:
@@ -87,11 +89,20 @@ def drop_expired(conn: psycopg.Connection[dict[str, object]], retention_days: in
 def apply_timescale_policies(
     conn: psycopg.Connection[dict[str, object]], retention_days: int, compress_after_days: int
 ) -> None:
+    # The continuous aggregate's refresh window stays inside retention: TimescaleDB refreshing
+    # hours whose raw chunks were dropped recomputes them from nothing and erases their history.
+    cagg_window = min(LATE_FIX_WINDOW, timedelta(days=retention_days) - timedelta(hours=1))
     with conn.transaction():
         conn.execute("SELECT remove_retention_policy('fixes', if_exists => true)")
         conn.execute("SELECT add_retention_policy('fixes', make_interval(days => %s))", (retention_days,))
         conn.execute("SELECT remove_compression_policy('fixes', if_exists => true)")
         conn.execute("SELECT add_compression_policy('fixes', make_interval(days => %s))", (compress_after_days,))
+        conn.execute("SELECT remove_continuous_aggregate_policy('history_seal_hourly', if_exists => true)")
+        conn.execute(
+            """SELECT add_continuous_aggregate_policy('history_seal_hourly', start_offset => %s,
+                   end_offset => interval '1 hour', schedule_interval => interval '15 minutes')""",
+            (cagg_window,),
+        )
 
 
 def maintain(

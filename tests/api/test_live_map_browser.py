@@ -75,7 +75,7 @@ class ClassCounter(HTMLParser):
 @pytest.fixture
 def live_url(migrated_db: str) -> Iterator[str]:
     with psycopg.connect(migrated_db, row_factory=dict_row) as conn:
-        FixWriter(conn, "native").write([f for _, f in SEALS], [])
+        FixWriter(conn).write([f for _, f in SEALS], [])
     with serve_app(create_app(Settings(database_url=migrated_db, mqtt_url=None))) as url:
         yield url + "/"
 

@@ -105,7 +105,7 @@ SEALS: dict[str, tuple[str, FixRecord]] = {
 
 def write_fixes(url: str, records: list[FixRecord]) -> None:
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        writer = FixWriter(conn, "native")
+        writer = FixWriter(conn)
         writer.write(records, [])
 
 

@@ -40,7 +40,7 @@ async def _release(url: str, n: int, seed: int) -> list[ReleasedTransit]:
 
 def _store(url: str, records: list[FixRecord]) -> None:
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        FixWriter(conn, "native").write(records, [])
+        FixWriter(conn).write(records, [])
 
 
 async def test_a_released_transit_is_checked_and_observations_are_stored_once(migrated_db: str) -> None:

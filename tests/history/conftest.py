@@ -68,25 +68,42 @@ def make_track(seal_id: str, start: datetime, coords: list[list[float]], n: int,
     return out
 
 
-def build_day(url: str, n_transits: int = 4, seed: int = 11) -> SimDay:
+def _shift_back(conn: psycopg.Connection[dict[str, object]], transit_ids: list[str], by: timedelta) -> None:
+    """Move released transits ``by`` into the past, as if the day had happened then."""
+    conn.execute(
+        "UPDATE transits SET released_at = released_at - %s, deadline = deadline - %s WHERE transit_id = ANY(%s)",
+        (by, by, transit_ids),
+    )
+    conn.execute(
+        "UPDATE transit_seals SET assigned_at = assigned_at - %s WHERE transit_id = ANY(%s)", (by, transit_ids)
+    )
+    conn.commit()
+
+
+def build_day(url: str, n_transits: int = 4, seed: int = 11, days_ago: int = 0) -> SimDay:
+    """The demo fleet's day: now, or ``days_ago`` days back (transits and fixes alike)."""
     with psycopg.connect(url) as conn:
         released = release_demo_fleet(conn, n_transits, seed)
+    back = timedelta(days=days_ago)
     sims: list[SimTransit] = []
     extra = 0
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        writer = FixWriter(conn, "native")
+        if days_ago:
+            _shift_back(conn, [r.transit_id for r in released], back)
+        writer = FixWriter(conn)
         for r in released:
             assert r.seal_id is not None
+            released_at = r.released_at - back
             row = conn.execute("SELECT route_line FROM transits WHERE transit_id = %s", (r.transit_id,)).fetchone()
             assert row is not None
             coords = row["route_line"]["coordinates"]
             # Fixes from before the release (seal fitted, truck waiting) are not part of the transit.
-            before = make_track(r.seal_id, r.released_at - timedelta(minutes=30), coords[:1] * 2, 10, seq0=1)
-            track = make_track(r.seal_id, r.released_at + timedelta(seconds=1), coords, FIXES_PER_TRANSIT, seq0=100)
+            before = make_track(r.seal_id, released_at - timedelta(minutes=30), coords[:1] * 2, 10, seq0=1)
+            track = make_track(r.seal_id, released_at + timedelta(seconds=1), coords, FIXES_PER_TRANSIT, seq0=100)
             writer.write(before + track, [])
             conn.commit()
             extra += len(before)
-            sims.append(SimTransit(r.transit_id, r.seal_id, r.released_at, r.route_code, track))
+            sims.append(SimTransit(r.transit_id, r.seal_id, released_at, r.route_code, track))
         stray = make_track("AZS-STRAY", datetime.now(UTC) - timedelta(hours=2), [[49.0, 40.0], [49.5, 40.2]], 50)
         writer.write(stray, [])
         conn.commit()

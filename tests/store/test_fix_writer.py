@@ -24,7 +24,7 @@ def rec(seal: str, seq: int, minutes: float, lat: float = 40.0) -> FixRecord:
 @pytest.fixture
 def writer(migrated_db: str) -> FixWriter:
     conn = psycopg.connect(migrated_db, row_factory=dict_row)
-    return FixWriter(conn, "native")
+    return FixWriter(conn)
 
 
 def test_duplicates_are_skipped_within_and_across_batches(writer: FixWriter) -> None:
@@ -50,7 +50,9 @@ def test_fixes_spanning_midnight_land_in_their_day_partitions(writer: FixWriter)
     records = [rec("AZS-000003", i, 0)._replace(t=midnight + timedelta(minutes=m)) for i, m in enumerate((-1, 1))]
     assert writer.write(records, []).inserted == 2
     parts = writer.conn.execute("SELECT DISTINCT tableoid::regclass::text AS p FROM fixes ORDER BY 1").fetchall()
-    assert [p["p"] for p in parts] == ["fixes_p20261122", "fixes_p20261123"]
+    assert len(parts) == 2  # daily partitions, or TimescaleDB's daily chunks
+    if writer.mode == "native":
+        assert [p["p"] for p in parts] == ["fixes_p20261122", "fixes_p20261123"]
 
 
 def test_dead_letters_are_written_in_the_same_transaction(writer: FixWriter) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from store import partitions
+
+pytestmark = pytest.mark.backends("native")  # TimescaleDB's chunks: tests/store/test_timescale.py
 
 
 def _conn(url: str) -> psycopg.Connection[dict[str, object]]:

@@ -1,0 +1,520 @@
+"""Seal-partitioned ingest workers on NATS JetStream, with failover.
+
+Seals publish MQTT to the NATS server's MQTT listener. The server maps each seal's topic to one
+of N partitions (a subject mapping in config/nats-server.conf: ``seals.*.telemetry`` →
+``sealwatch.part.{{partition(N,1)}}.{{wildcard(1)}}``, an FNV-1a hash of the seal id), and its
+MQTT layer stores every QoS 1 message in the ``$MQTT_msgs`` stream (replicated in a cluster)
+before it acknowledges the seal. Each partition has a durable consumer on that stream, so one
+seal's messages come to one worker, in order.
+
+Which worker reads which partition is decided by leases in a JetStream key-value bucket whose
+entries expire (``SEALWATCH_LEASE_S``): a worker renews its leases every second, takes free
+partitions up to its fair share of the live workers, and hands extra ones back when workers join.
+A dead worker's leases expire and the survivors take its partitions over. Taking one over:
+
+1. fence it in PostgreSQL: ``ingest_partitions.epoch`` := the lease's revision; the old owner's
+   write and judging transactions check their epoch and fail from then on;
+2. rebuild the engine state of its seals from storage and judge what the old owner stored but
+   did not judge (ingest/judging.py);
+3. read on from its stored position: a new durable consumer starting after
+   ``ingest_positions.written_seq`` (written in each batch's transaction) replaces the old one.
+
+A batch is acknowledged to the broker after it is committed; messages of a partition arrive in
+order and a redelivered one below what was taken is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import aiomqtt
+import nats
+import psycopg
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+)
+from nats.js.kv import KeyValue
+from psycopg.rows import tuple_row
+
+from ingest.judging import Downstream
+from ingest.worker import BatchHook, Worker, _Pending, _sleep_or_stop
+from sealwatch.config import Settings, mqtt_credentials, mqtt_host_port
+from sealwatch.logging import get_logger
+from store.db import connect
+
+log = get_logger(__name__)
+
+MQTT_STREAM = "$MQTT_msgs"  # the NATS MQTT layer's own stream of QoS 1 messages
+MQTT_PREFIX = "$MQTT.msgs."
+PARTITION_SUBJECT = "sealwatch.part"
+LEASES = "sealwatch_ingest"
+CONSUMER_PREFIX = "sealwatch-p"
+RENEW_S = 1.0
+ACK_WAIT_S = 60.0
+FETCH_BATCH = 2000
+FETCH_WAIT_S = 0.1  # a fetch that found nothing waits this long; what comes meanwhile arrives with it
+MAX_ACK_PENDING = 20_000
+
+
+def partition_of(seal_id: str, partitions: int) -> int:
+    """The partition the broker maps a seal to: FNV-1a (32 bit) of its id, modulo N."""
+    h = 0x811C9DC5
+    for byte in seal_id.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h % partitions
+
+
+def filter_subject(partition: int, partitions: int) -> str:
+    """Partition N (one past the last) holds what the mapping leaves alone: malformed topics
+    under ``seals/``, dead-lettered like any bad message."""
+    if partition == partitions:
+        return f"{MQTT_PREFIX}seals.>"
+    return f"{MQTT_PREFIX}{PARTITION_SUBJECT}.{partition}.*"
+
+
+def topic_of(subject: str) -> str:
+    """The MQTT topic a seal published on, from the subject its message is stored under."""
+    subject = subject.removeprefix(MQTT_PREFIX)
+    if subject.startswith(PARTITION_SUBJECT + "."):
+        seal_id = subject.split(".", 3)[3]
+        return f"seals/{seal_id}/telemetry"
+    return subject.replace(".", "/")
+
+
+@dataclass(slots=True)
+class _Lease:
+    revision: int
+    renewed: float
+    fetcher: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class _View:
+    members: list[str] = field(default_factory=list)
+    holders: dict[int, str] = field(default_factory=dict)
+
+
+class PartitionedWorker(Worker):
+    """Ingest from the partitions of the NATS MQTT stream this worker holds leases on."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database_url: str,
+        nats_url: str,
+        mqtt_url: str | None = None,
+        hooks: Sequence[BatchHook] = (),
+        downstream: Downstream | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        super().__init__(settings, database_url, hooks, downstream)
+        self.nats_servers = [u.strip() for u in nats_url.split(",") if u.strip()]
+        self.mqtt_url = mqtt_url
+        self.partitions = settings.partitions
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.leases: dict[int, _Lease] = {}
+        self.epochs: dict[int, int] = {}  # read by the write thread
+        self._taken: dict[int, int] = {}  # partition → highest stream seq taken into a batch
+        self._room = asyncio.Event()
+        self._room.set()
+        self._js: JetStreamContext | None = None
+        self._kv: KeyValue | None = None
+        self._slot: tuple[int, int] | None = None  # member slot and its revision
+        self._partition_cache = lru_cache(maxsize=200_000)(lambda seal: partition_of(seal, self.partitions))
+
+    @property
+    def owned(self) -> list[int]:
+        return sorted(self.leases)
+
+    def owns(self, seal_id: str) -> bool:
+        return self._partition_of(seal_id) in self.leases
+
+    def _partition_of(self, seal_id: str) -> int:
+        return int(self._partition_cache(seal_id))
+
+    # -- the broker ----------------------------------------------------------------------------
+
+    async def _receive(self, stop: asyncio.Event) -> None:
+        nc = await nats.connect(
+            servers=self.nats_servers,
+            name=f"sealwatch-ingest-{self.worker_id}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=5,
+        )
+        try:
+            self._js = nc.jetstream(timeout=5)
+            while True:  # a cluster serves JetStream once it has elected its leaders
+                try:
+                    await self._setup(self._js)
+                    break
+                except (nats.errors.Error, TimeoutError) as exc:
+                    log.warning("broker not ready for partitioned ingest; retrying", error=repr(exc))
+                    if stop.is_set():
+                        return
+                    await _sleep_or_stop(stop, 1.0)
+            if self.downstream is not None:
+                await self.downstream.own(self.owns, lambda _: False, set())
+            self.subscribed.set()
+            log.info("partitioned ingest started", worker=self.worker_id, partitions=self.partitions)
+            renewing = asyncio.create_task(self._renew_until(stop), name="ingest-leases")
+            try:
+                while not stop.is_set():
+                    try:
+                        await self._balance()
+                    except (nats.errors.Error, TimeoutError) as exc:
+                        log.warning("partition balancing failed; retrying", error=repr(exc))
+                    await _sleep_or_stop(stop, RENEW_S)
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
+                await self._release(self.owned, stopping=True)
+        finally:
+            self.subscribed.clear()
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    async def _setup(self, js: JetStreamContext) -> None:
+        """The MQTT stream (created by the server for the first MQTT client), the lease bucket,
+        and a consumer for every partition, so no partition's messages go unkept."""
+        info = await self._mqtt_stream(js)
+        try:
+            self._kv = await js.key_value(LEASES)
+        except BucketNotFoundError:
+            self._kv = await js.create_key_value(
+                bucket=LEASES, ttl=self.settings.lease_s, history=1, replicas=info.config.num_replicas or 1
+            )
+        existing = {c.name for c in await js.consumers_info(MQTT_STREAM)}
+        for p in range(self.partitions + 1):
+            if not any(name.startswith(f"{CONSUMER_PREFIX}{p}-") for name in existing):
+                await js.add_consumer(MQTT_STREAM, self._consumer_config(p, 0, 0))
+
+    async def _mqtt_stream(self, js: JetStreamContext) -> Any:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return await js.stream_info(MQTT_STREAM)
+            except NotFoundError:
+                if time.monotonic() > deadline:
+                    raise
+                await self._touch_mqtt()
+                await asyncio.sleep(0.2)
+
+    async def _touch_mqtt(self) -> None:
+        """The server sets up its MQTT streams when the first MQTT client connects."""
+        if self.mqtt_url is None:
+            return
+        host, port = mqtt_host_port(self.mqtt_url)
+        username, password = mqtt_credentials(self.mqtt_url)
+        with contextlib.suppress(aiomqtt.MqttError):
+            async with aiomqtt.Client(
+                host,
+                port,
+                identifier=f"sealwatch-setup-{self.worker_id}",
+                username=username,
+                password=password,
+                timeout=5,
+            ):
+                pass
+
+    def _consumer_config(self, partition: int, epoch: int, written_seq: int) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=f"{CONSUMER_PREFIX}{partition}-e{epoch}",
+            filter_subject=filter_subject(partition, self.partitions),
+            ack_policy=AckPolicy.ALL,
+            ack_wait=ACK_WAIT_S,
+            max_ack_pending=MAX_ACK_PENDING,
+            max_deliver=-1,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if written_seq else DeliverPolicy.ALL,
+            opt_start_seq=written_seq + 1 if written_seq else None,
+        )
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    async def _renew_until(self, stop: asyncio.Event) -> None:
+        kv = self._kv
+        assert kv is not None
+        while not stop.is_set():
+            try:
+                await self._renew_membership(kv)
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("cannot renew membership", error=repr(exc))
+            lost = await asyncio.gather(*(self._renew(kv, p, lease) for p, lease in list(self.leases.items())))
+            for p in (p for p in lost if p is not None):
+                await self._drop(p)
+            await _sleep_or_stop(stop, RENEW_S)
+
+    async def _renew(self, kv: KeyValue, p: int, lease: _Lease) -> int | None:
+        """Renew one lease; returns the partition if it is lost."""
+        try:
+            lease.revision = await kv.update(f"partition.{p}", self.worker_id.encode(), last=lease.revision)
+            lease.renewed = time.monotonic()
+        except KeyWrongLastSequenceError:
+            log.warning("partition lease lost", partition=p)
+            return p
+        except (nats.errors.Error, TimeoutError) as exc:
+            if time.monotonic() - lease.renewed > self.settings.lease_s:
+                log.warning("partition lease expired unrenewed", partition=p, error=repr(exc))
+                return p
+        return None
+
+    async def _renew_membership(self, kv: KeyValue) -> None:
+        """A worker is a member while it holds one of N+1 member slots, leased like partitions:
+        the live workers are then read with N+1 direct gets, not by listing the bucket (which
+        creates a consumer each time, a cluster-wide operation)."""
+        if self._slot is not None:
+            try:
+                self._slot = (
+                    self._slot[0],
+                    await kv.update(f"member.{self._slot[0]}", self.worker_id.encode(), last=self._slot[1]),
+                )
+                return
+            except KeyWrongLastSequenceError:
+                self._slot = None  # expired while this worker could not renew it
+        for k in range(self.partitions + 1):
+            with contextlib.suppress(KeyWrongLastSequenceError):
+                self._slot = (k, await kv.create(f"member.{k}", self.worker_id.encode()))
+                return
+
+    async def _view(self) -> _View:
+        kv = self._kv
+        assert kv is not None
+        total = self.partitions + 1
+        values = await asyncio.gather(
+            *(_value(kv, f"member.{k}") for k in range(total)), *(_value(kv, f"partition.{p}") for p in range(total))
+        )
+        return _View(
+            members=sorted({v for v in values[:total] if v}),
+            holders={p: v for p, v in enumerate(values[total:]) if v},
+        )
+
+    async def _balance(self) -> None:
+        """Take free partitions up to this worker's share of the live workers; hand back extras."""
+        kv = self._kv
+        assert kv is not None
+        stalled = [p for p, lease in self.leases.items() if lease.fetcher is not None and lease.fetcher.done()]
+        if stalled:  # a fetcher must never end while its lease is held: start the partition afresh
+            log.error("partition reader ended; handing the partitions back", partitions=stalled)
+            await self._release(stalled)
+        view = await self._view()
+        if self.worker_id not in view.members:
+            return  # not yet visible to the others
+        total = self.partitions + 1
+        base, extra = divmod(total, len(view.members))
+        share = base + (1 if view.members.index(self.worker_id) < extra else 0)
+        if len(self.leases) > share:
+            await self._release(self.owned[share:])
+            return
+        won: dict[int, int] = {}
+        for p in range(total):
+            if len(self.leases) >= share:
+                break
+            if p in self.leases or p in view.holders:
+                continue
+            try:
+                won[p] = await kv.create(f"partition.{p}", self.worker_id.encode())
+            except KeyWrongLastSequenceError:
+                continue  # another worker was quicker
+            self.leases[p] = _Lease(won[p], time.monotonic())
+        if won:
+            try:
+                await self._take_over(won)
+            except Exception:
+                log.exception("taking partitions over failed; handing them back", partitions=sorted(won))
+                await self._release(sorted(won))
+
+    async def _take_over(self, won: dict[int, int]) -> None:
+        """Fence, rebuild and judge what was left, then read on: all the partitions won at once."""
+        started = time.monotonic()
+        written = await asyncio.to_thread(self._claim_all, won)
+        self.epochs.update(won)
+        await self._recover(sorted(won), self.owns, lambda seal: self._partition_of(seal) in won, won)
+        js = self._js
+        assert js is not None
+        last_seq = (await js.stream_info(MQTT_STREAM)).state.last_seq
+        consumers = [c.name for c in await js.consumers_info(MQTT_STREAM)]
+        for p, revision in won.items():
+            position = written[p]
+            if position > last_seq:
+                log.error("stored position beyond the broker's stream (reset?); reading all it has", partition=p)
+                position = 0
+            config = self._consumer_config(p, revision, position)
+            assert config.durable_name is not None
+            await js.add_consumer(MQTT_STREAM, config)
+            for name in consumers:  # the old owner's: messages up to the position are stored
+                if name.startswith(f"{CONSUMER_PREFIX}{p}-") and name != config.durable_name:
+                    with contextlib.suppress(NotFoundError):
+                        await js.delete_consumer(MQTT_STREAM, name)
+            subscription = await js.pull_subscribe_bind(config.durable_name, MQTT_STREAM)
+            self._taken[p] = position
+            self.leases[p].fetcher = asyncio.create_task(self._fetch(p, subscription), name=f"ingest-p{p}")
+        log.info(
+            "partitions taken over",
+            partitions=sorted(won),
+            positions=[written[p] for p in sorted(won)],
+            seconds=round(time.monotonic() - started, 2),
+        )
+
+    def _claim_all(self, won: dict[int, int]) -> dict[int, int]:
+        """Fence each partition with its lease's revision; returns their stored positions."""
+        with connect(self.database_url) as conn:
+            positions = {}
+            for p, epoch in won.items():
+                position = self._claim(conn, p, epoch)
+                if position is None:
+                    raise RuntimeError(f"partition {p} has an epoch newer than lease revision {epoch} (broker reset?)")
+                positions[p] = position
+            return positions
+
+    def _claim(self, conn: psycopg.Connection[Any], p: int, epoch: int) -> int | None:
+        """Fence one partition with this epoch; its stored position (None: a newer epoch holds it)."""
+        with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(
+                """INSERT INTO ingest_partitions (partition, epoch, owner, taken_at) VALUES (%s, %s, %s, now())
+                   ON CONFLICT (partition) DO UPDATE SET epoch = EXCLUDED.epoch, owner = EXCLUDED.owner,
+                          taken_at = EXCLUDED.taken_at
+                   WHERE ingest_partitions.epoch < EXCLUDED.epoch RETURNING epoch""",
+                (p, epoch, self.worker_id),
+            )
+            if cur.fetchone() is None:
+                return None
+            row = cur.execute("SELECT written_seq FROM ingest_positions WHERE partition = %s", (p,)).fetchone()
+            return int(row[0]) if row else 0
+
+    async def _release(self, partitions: list[int], stopping: bool = False) -> None:
+        """Stop reading, store and acknowledge what was read, let the judging finish, hand back."""
+        if not partitions:
+            return
+        for p in partitions:
+            await self._stop_fetching(p)
+        await self._commit()
+        await self._handoff.join()
+        kv = self._kv
+        for p in partitions:
+            lease = self.leases.pop(p, None)
+            self.epochs.pop(p, None)
+            if lease is not None and kv is not None:
+                with contextlib.suppress(nats.errors.Error, TimeoutError):
+                    await kv.delete(f"partition.{p}", last=lease.revision)
+        if kv is not None and stopping and self._slot is not None:
+            with contextlib.suppress(nats.errors.Error, TimeoutError):
+                await kv.delete(f"member.{self._slot[0]}", last=self._slot[1])
+        if self.downstream is not None and not stopping:
+            await self.downstream.own(self.owns, lambda _: False, set())
+        log.info("partitions handed back", partitions=partitions)
+
+    async def _drop(self, p: int) -> None:
+        """Another worker has the partition: stop reading it; what is pending of it is fenced off."""
+        await self._stop_fetching(p)
+        self.leases.pop(p, None)
+        self.epochs.pop(p, None)
+        if self.downstream is not None:
+            await self.downstream.own(self.owns, lambda _: False, set())
+
+    async def _stop_fetching(self, p: int) -> None:
+        lease = self.leases.get(p)
+        if lease is not None and lease.fetcher is not None:
+            fetcher, lease.fetcher = lease.fetcher, None
+            fetcher.cancel()
+            await asyncio.wait({fetcher}, timeout=5)
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def _fetch(self, p: int, subscription: JetStreamContext.PullSubscription) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        while True:
+            await self._room.wait()
+            try:
+                messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+            except TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                if me.cancelling():
+                    raise
+                continue  # the client cancels pending fetches when it reconnects: not a stop
+            except nats.errors.Error as exc:
+                if me.cancelling():
+                    raise asyncio.CancelledError from exc
+                log.warning("fetching failed; retrying", partition=p, error=repr(exc))
+                await asyncio.sleep(0.5)
+                continue
+            taken = self._taken.get(p, 0)
+            for msg in messages:
+                seq = _stream_seq(msg)
+                if seq <= taken:
+                    continue  # redelivered (ack wait ran out) while already in a batch
+                taken = seq
+                self._take(topic_of(msg.subject), msg.data, (p, seq, msg), p)
+            self._taken[p] = taken
+            if len(self._pending.records) >= self.settings.ingest_queue_max:
+                self._room.clear()  # the database is behind: let the broker hold the rest
+
+    def _committed(self, batch: _Pending) -> None:
+        if len(self._pending.records) < self.settings.ingest_queue_max:
+            self._room.set()
+        for p in batch.lost:
+            if p in self.leases:
+                asyncio.get_running_loop().create_task(self._drop(p))
+
+    async def _acknowledge(self, batch: _Pending) -> None:
+        last: dict[int, tuple[int, Msg]] = {}
+        for p, seq, msg in batch.acks:
+            if p not in batch.lost and seq > last.get(p, (0, msg))[0]:
+                last[p] = (seq, msg)
+        for _, msg in last.values():  # ack policy "all": everything up to it
+            with contextlib.suppress(nats.errors.Error):
+                await msg.ack()
+
+    def _fence(self, conn: psycopg.Connection[Any], batch: _Pending) -> None:
+        top: dict[int, int] = {}
+        for p, seq, _ in batch.acks:
+            top[p] = max(seq, top.get(p, 0))
+        with conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(
+                "SELECT partition, epoch FROM ingest_partitions WHERE partition = ANY(%s) FOR SHARE", (list(top),)
+            )
+            current: dict[int, int] = dict(cur.fetchall())
+            batch.lost = {p for p in top if current.get(p) != self.epochs.get(p)}
+            batch.fence = {p: self.epochs[p] for p in top if p not in batch.lost}
+            kept = [p for p in top if p not in batch.lost]
+            if kept:
+                cur.execute(
+                    """INSERT INTO ingest_positions (partition, written_seq) SELECT * FROM unnest(%s::int[], %s::int8[])
+                       ON CONFLICT (partition) DO UPDATE SET written_seq = greatest(ingest_positions.written_seq,
+                                                                                     EXCLUDED.written_seq)""",
+                    (kept, [top[p] for p in kept]),
+                )
+
+
+async def _value(kv: KeyValue, key: str) -> str | None:
+    try:
+        entry = await kv.get(key)
+    except KeyNotFoundError:  # never written, deleted, or expired
+        return None
+    return entry.value.decode() if entry.value else None
+
+
+def _stream_seq(msg: Msg) -> int:
+    # The ack subject $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
+    # holds it; splitting it is several times cheaper than ``msg.metadata`` on every message.
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    return int(msg.metadata.sequence.stream)  # the longer form, with domain and account

@@ -1,0 +1,268 @@
+"""Partitioned ingest on NATS JetStream: seals hashed to partitions, failover with nothing lost.
+
+Each test starts its own NATS node (or a three-node cluster on loopback ports) with the project's
+config/nats-server.conf, runs ``sealwatch ingest`` workers as processes, and drives released
+transits with signed fixes over the broker's MQTT listener, faults injected while a worker or a
+broker node is killed. Every fix must be stored once, every injected fault must raise its alert
+once (alert count 1: judged once), and nothing may be left unjudged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import paho.mqtt.client as paho
+import psycopg
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench.stepped import Step, build, with_faults
+from ingest.partitioned import MQTT_STREAM, partition_of, topic_of
+from launcher.demo import release_fleet
+from launcher.servers import NatsServer, nats_cluster
+from sealwatch.config import mqtt_host_port
+from simulators.plans import SealPlan
+from tests.helpers import count, publish_all, telemetry, wait_until
+
+pytestmark = pytest.mark.skipif(shutil.which("nats-server") is None, reason="nats-server is not installed")
+
+PARTITIONS = 16
+SEALS = 24
+RATE = 160.0  # fixes/s over the fleet
+SECONDS = 36.0
+FAULT_ALERTS = ("seal_opened", "seal_tampered", "gps_jump")
+
+
+@pytest.fixture
+def nats_node(tmp_path: Path) -> Iterator[NatsServer]:
+    node = NatsServer(data_dir=tmp_path / "nats").start()
+    yield node
+    node.stop()
+
+
+async def test_the_broker_puts_each_seal_in_the_partition_ingest_computes(nats_node: NatsServer) -> None:
+    seals = [f"AZS-{i:06d}" for i in range(300)] + ["X", "seal-with-long-id-0123456789"]
+    await asyncio.to_thread(publish_all, nats_node.mqtt_url, [telemetry(s, b"{}") for s in seals[:1]])
+    nc = await nats.connect(nats_node.url)
+    js = nc.jetstream()
+    await js.add_consumer(
+        MQTT_STREAM, ConsumerConfig(durable_name="probe", filter_subject="$MQTT.msgs.>", ack_policy=AckPolicy.NONE)
+    )
+    await asyncio.to_thread(publish_all, nats_node.mqtt_url, [telemetry(s, b"{}") for s in seals])
+    subscription = await js.pull_subscribe_bind("probe", MQTT_STREAM)
+    subjects = [m.subject for m in await subscription.fetch(len(seals), timeout=10)]
+    await nc.close()
+    assert len(subjects) == len(seals)
+    for seal, subject in zip(seals, subjects, strict=True):
+        assert subject == f"$MQTT.msgs.sealwatch.part.{partition_of(seal, PARTITIONS)}.{seal}"
+        assert topic_of(subject) == f"seals/{seal}/telemetry"
+    assert len({partition_of(s, PARTITIONS) for s in seals}) == PARTITIONS
+    assert topic_of("$MQTT.msgs.seals.x.y") == "seals/x/y"
+
+
+# -- failover ----------------------------------------------------------------------------------
+
+
+class Workers:
+    """``sealwatch ingest`` processes sharing the partitions of one broker (or cluster)."""
+
+    def __init__(self, database_url: str, nats_urls: list[str], mqtt_url: str, logs: Path) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "MQTT_URL": mqtt_url,
+            "SEALWATCH_NATS_URL": ",".join(nats_urls),
+            "SEALWATCH_BATCH_MAX_WAIT_MS": "100",
+            "SEALWATCH_ALERTS_TIMERS_START_AFTER_S": "3600",  # silence is not what is tested here
+            "SEALWATCH_LOG_LEVEL": "INFO",
+        }
+        self.logs = logs
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, n: int) -> None:
+        for _ in range(n):
+            with (self.logs / f"worker-{len(self.procs)}.log").open("ab") as out:
+                self.procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "launcher.cli", "ingest"], env=self.env, stdout=out, stderr=out
+                    )
+                )
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def owners(url: str) -> dict[int, str]:
+    with psycopg.connect(url) as conn:
+        return {int(p): str(o) for p, o in conn.execute("SELECT partition, owner FROM ingest_partitions").fetchall()}
+
+
+def publish_on_schedule(
+    mqtt_url: str, messages: list[tuple[str, bytes]], start: float, rate: float, clients: list[paho.Client]
+) -> None:
+    """Publish QoS 1 with paho, as seals do: a persistent session that reconnects and resends what
+    the broker has not acknowledged (the client keeps running: the caller stops it)."""
+    host, port = mqtt_host_port(mqtt_url)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"seals-{uuid.uuid4().hex[:6]}", clean_session=False)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.reconnect_delay_set(1, 2)
+    client.connect(host, port)
+    client.loop_start()
+    clients.append(client)
+    for i, (topic, payload) in enumerate(messages):
+        time.sleep(max(0.0, start + i / rate - time.time()))
+        client.publish(topic, payload, qos=1)  # queued while reconnecting, sent after
+
+
+async def run_fleet_through(
+    url: str,
+    mqtt_url: str,
+    workers: Workers,
+    plans: list[SealPlan],
+    fault: Any,
+) -> dict[str, Any]:
+    """Publish the fleet's stream; ``fault(elapsed_s)`` is called every 0.2 s while it runs."""
+    start = time.time() + 3
+    stream = build(plans, [Step(RATE, SECONDS)], start)
+    messages, first_faulty = stream.messages, stream.first_faulty
+    clients: list[paho.Client] = []
+    publisher = threading.Thread(target=publish_on_schedule, args=(mqtt_url, messages, start, RATE, clients))
+    publisher.start()
+    while publisher.is_alive():
+        await fault(time.time() - start)
+        await asyncio.sleep(0.2)
+    publisher.join()
+    expected = set(first_faulty.values())
+    try:
+        await wait_until(lambda: count(url, "SELECT count(*) FROM fixes") >= len(messages), 120, "every fix stored")
+    finally:
+        for client in clients:
+            client.loop_stop()
+            client.disconnect()
+
+    def alerted() -> set[tuple[str, str]]:
+        with psycopg.connect(url) as conn:
+            return {(s, t) for s, t in conn.execute("SELECT seal_id, type FROM alerts").fetchall()}
+
+    await wait_until(lambda: expected <= alerted(), 60, "the injected faults' alerts")
+    await wait_until(lambda: count(url, "SELECT count(*) FROM ingest_unjudged") == 0, 30, "every fix judged")
+    await asyncio.sleep(2)  # anything judged twice would show now
+    return {"messages": messages, "expected": expected}
+
+
+def assert_everything_once(url: str, result: dict[str, Any]) -> None:
+    messages, expected = result["messages"], result["expected"]
+    with psycopg.connect(url) as conn:
+        stored, distinct = conn.execute("SELECT count(*), count(DISTINCT (seal_id, seq)) FROM fixes").fetchone()  # type: ignore[misc]
+        alerts = conn.execute(
+            "SELECT seal_id, type, count FROM alerts WHERE type = ANY(%s)", (list(FAULT_ALERTS),)
+        ).fetchall()
+        jumps = Counter(s for (s,) in conn.execute("SELECT seal_id FROM observations WHERE kind = 'jump'"))
+        unjudged = conn.execute("SELECT count(*) FROM ingest_unjudged").fetchone()
+    assert stored == distinct == len(messages), "each fix stored exactly once"
+    assert Counter((s, t) for s, t, _ in alerts) == Counter(expected), "each fault raised its alert exactly once"
+    assert all(n == 1 for _, _, n in alerts), f"a fault's alert was counted again: {alerts}"
+    jumped = {s for s, t in expected if t == "gps_jump"}
+    assert dict(jumps) == dict.fromkeys(jumped, 1), "one jump observation per injected jump"
+    assert unjudged == (0,)
+
+
+def faulty_fleet(url: str, seed: int) -> list[SealPlan]:
+    plans = release_fleet(url, SEALS, seed, faults=False)
+    # Three kinds a single fix decides (opened, tampered, GPS jump), spread over the kill.
+    faulty = with_faults(plans, 12, first_s=6.0, spacing_s=1.5)
+    return [p for p in faulty if not p.faults or p.faults[0].kind.value != "low_battery"]
+
+
+@pytest.mark.timeout(300)
+async def test_a_worker_killed_mid_stream_loses_and_repeats_nothing(
+    migrated_db: str, nats_node: NatsServer, tmp_path: Path
+) -> None:
+    plans = await asyncio.to_thread(faulty_fleet, migrated_db, 31)
+    workers = Workers(migrated_db, [nats_node.url], nats_node.mqtt_url, tmp_path)
+    workers.start(2)
+    try:
+        await wait_until(
+            lambda: len(owners(migrated_db)) == PARTITIONS + 1 and len(set(owners(migrated_db).values())) == 2,
+            60,
+            "two workers sharing every partition",
+        )
+        victim = workers.procs[0]
+        victim_id = next(o for o in owners(migrated_db).values() if f"-{victim.pid}-" in o)
+        killed: dict[str, float] = {}
+
+        async def kill_one(elapsed: float) -> None:
+            if elapsed >= 10 and not killed:
+                victim.send_signal(signal.SIGKILL)
+                killed["at"] = time.monotonic()
+            elif killed and "taken" not in killed and victim_id not in owners(migrated_db).values():
+                killed["taken"] = time.monotonic() - killed["at"]
+
+        result = await run_fleet_through(migrated_db, nats_node.mqtt_url, workers, plans, kill_one)
+        assert "taken" in killed, "the survivor never took the dead worker's partitions"
+        print(f"partitions taken over {killed['taken']:.1f} s after the kill")
+        assert killed["taken"] < 10.0
+        assert len(set(owners(migrated_db).values())) == 1
+        assert_everything_once(migrated_db, result)
+    finally:
+        workers.stop()
+
+
+@pytest.mark.timeout(300)
+async def test_a_broker_node_killed_mid_stream_loses_and_repeats_nothing(migrated_db: str, tmp_path: Path) -> None:
+    nodes = nats_cluster(tmp_path / "cluster")
+    try:
+        for node in nodes:
+            node.start()
+        plans = await asyncio.to_thread(faulty_fleet, migrated_db, 32)
+        workers = Workers(migrated_db, [n.url for n in nodes], nodes[0].mqtt_url, tmp_path)
+        workers.start(2)
+        try:
+            await wait_until(
+                lambda: len(owners(migrated_db)) == PARTITIONS + 1, 90, "two workers sharing every partition"
+            )
+            # The node leading the MQTT stream dies; the seals publish through another one.
+            nc = await nats.connect(nodes[0].url)
+            info = await nc.jetstream().stream_info(MQTT_STREAM)
+            await nc.close()
+            assert info.cluster is not None and info.config.num_replicas == 3
+            victim = next(n for n in nodes if n.name == info.cluster.leader)
+            seals_node = next(n for n in nodes if n is not victim)
+            killed: list[float] = []
+
+            async def kill_node(elapsed: float) -> None:
+                if elapsed >= 10 and not killed:
+                    victim.kill()
+                    killed.append(elapsed)
+
+            result = await run_fleet_through(migrated_db, seals_node.mqtt_url, workers, plans, kill_node)
+            assert killed
+            assert_everything_once(migrated_db, result)
+        finally:
+            workers.stop()
+    finally:
+        for node in nodes:
+            node.stop()
