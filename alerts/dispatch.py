@@ -21,6 +21,7 @@ import aiomqtt
 import orjson
 import psycopg
 
+from alerts.briefing import AlertWords, brief
 from alerts.store import OUTBOX_CHANNEL, AnyConn, Row, alert_json, fetch_all
 from sealwatch.config import mqtt_host_port
 from sealwatch.logging import get_logger
@@ -29,14 +30,30 @@ log = get_logger(__name__)
 
 Publish = Callable[[str, bytes], Awaitable[None]]
 
+# The dispatch message's contract: docs/dispatch.md, schemas/dispatch-v1.schema.json.
+DISPATCH_SCHEMA = "sealwatch.dispatch"
+DISPATCH_VERSION = 1
+
 
 def group_topic(prefix: str, group_id: str) -> str:
     return f"{prefix}/{group_id}"
 
 
-def dispatch_payload(alert: Row, group_id: str, actor: str, at: datetime, distance_m: float | None) -> dict[str, Any]:
+def dispatch_payload(
+    alert: Row,
+    group_id: str,
+    actor: str,
+    at: datetime,
+    distance_m: float | None,
+    truck: Row | None,
+    words: AlertWords,
+) -> dict[str, Any]:
+    """The message a group receives: ids and evidence for machines, plate, carrier, the alert type in
+    words (az, ru, en), the nearest place and the age for the person reading it."""
     a = alert_json(alert)
     return {
+        "schema": DISPATCH_SCHEMA,
+        "version": DISPATCH_VERSION,
         "kind": "dispatch",
         "group_id": group_id,
         "alert_id": a["id"],
@@ -51,6 +68,7 @@ def dispatch_payload(alert: Row, group_id: str, actor: str, at: datetime, distan
         "dispatched_by": actor,
         "dispatched_at": at.isoformat(),
         "distance_m": None if distance_m is None else round(distance_m),
+        **brief(alert, truck, at, words),
     }
 
 

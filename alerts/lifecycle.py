@@ -5,6 +5,10 @@ Each step locks the alert row, checks the transition (illegal ones raise
 row and a stream change, all in one transaction. Shortcuts that are legal: resolving from any
 unresolved status, dispatching straight from open (the dispatcher has seen it), re-dispatching
 to another group, and a group acknowledging an alert that was dispatched to it automatically.
+
+The group dispatched to an alert has two steps of its own, recorded in the history while the
+status stays ``dispatched``: it acknowledges the dispatch (it has the message), then reports that it
+is on scene. Each may happen once per dispatch; a re-dispatch to another group starts them anew.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from alerts import dispatch as outbox
+from alerts.briefing import AlertWords, english_words, truck_facts
 from alerts.groups import GroupDistance, distance_m, suggest
 from alerts.model import (
     SYSTEM,
@@ -85,6 +90,57 @@ async def acknowledge(
     return row, events
 
 
+async def _since_dispatch(conn: AnyConn, alert_id: int, kind: str) -> bool:
+    """Whether a ``kind`` step was recorded after the alert's latest dispatch."""
+    row = await fetch_one(
+        conn,
+        """SELECT 1 AS x FROM alert_events e WHERE e.alert_id = %(id)s AND e.kind = %(kind)s
+             AND e.id > (SELECT COALESCE(max(d.id), 0) FROM alert_events d
+                         WHERE d.alert_id = %(id)s AND d.kind = 'dispatched')""",
+        {"id": alert_id, "kind": kind},
+    )
+    return row is not None
+
+
+async def group_step(
+    conn: AnyConn,
+    alert_id: int,
+    step: Literal["acknowledged", "on_scene"],
+    actor: str,
+    *,
+    at: datetime | None = None,
+    comment: str = "",
+) -> tuple[Row, list[AlertEvent]]:
+    """The dispatched group acknowledges the dispatch, or reports it is on scene (status stays dispatched).
+
+    An automatic dispatch nobody had acknowledged is acknowledged by the group's step."""
+    at = at or datetime.now(UTC)
+    changes = ChangeLog()
+    async with conn.transaction():
+        row = await _locked(conn, alert_id)
+        if row["status"] != "dispatched":
+            raise AlertConflictError(f"the alert is {row['status']}: only a dispatched alert has a group step")
+        if await _since_dispatch(conn, alert_id, step):
+            raise AlertConflictError(f"the group already reported {step.replace('_', ' ')} for this dispatch")
+        if step == "on_scene" and not await _since_dispatch(conn, alert_id, "acknowledged"):
+            await add_event(conn, alert_id, "acknowledged", "dispatched", "dispatched", actor, at, {})
+        sets = "updated_at = %(at)s"
+        if row["acknowledged_at"] is None:
+            sets += ", acknowledged_at = %(at)s, acknowledged_by = %(actor)s"
+        new = await fetch_one(
+            conn,
+            f"UPDATE alerts a SET {sets} WHERE a.id = %(id)s RETURNING {ALERT_COLUMNS}",
+            {"at": at, "actor": actor, "id": alert_id},
+        )
+        assert new is not None
+        detail = {"comment": comment, "group_id": row["group_id"]}
+        await add_event(conn, alert_id, step, "dispatched", "dispatched", actor, at, detail)
+        changes.add(step, new)
+        events = await changes.flush(conn)
+    log.info("group step", alert_id=alert_id, step=step, actor=actor)
+    return new, events
+
+
 async def resolve(
     conn: AnyConn, alert_id: int, outcome: Outcome, actor: str, *, comment: str = "", at: datetime | None = None
 ) -> tuple[Row, list[AlertEvent]]:
@@ -140,6 +196,7 @@ async def dispatch(
     *,
     group_id: str | None = None,
     at: datetime | None = None,
+    words: AlertWords = english_words,
 ) -> tuple[Row, list[AlertEvent]]:
     """Send the alert to ``group_id``, or to the nearest available group when None."""
     at = at or datetime.now(UTC)
@@ -148,7 +205,7 @@ async def dispatch(
         row = await _locked(conn, alert_id)
         next_status("dispatch", row["status"], row["acknowledged_at"] is not None)
         group = await choose_group(conn, row, settings, at, group_id)
-        row = await dispatch_locked(conn, row, group, actor, at, settings, changes)
+        row = await dispatch_locked(conn, row, group, actor, at, settings, changes, words)
         events = await changes.flush(conn)
     return row, events
 
@@ -182,6 +239,7 @@ async def dispatch_locked(
     at: datetime,
     settings: AlertSettings,
     changes: ChangeLog,
+    words: AlertWords = english_words,
 ) -> Row:
     """Dispatch a row the caller has locked: alert update, history, outbox message, stream change."""
     before = row["status"]
@@ -199,9 +257,9 @@ async def dispatch_locked(
         {"at": at, "actor": actor, "g": group.group_id},
     )
     topic = outbox.group_topic(settings.group_topic_prefix, group.group_id)
-    outbox_id = await outbox.enqueue(
-        conn, row["id"], topic, outbox.dispatch_payload(new, group.group_id, actor, at, group.distance_m)
-    )
+    truck = (await truck_facts(conn, [new["transit_id"]])).get(new["transit_id"])
+    payload = outbox.dispatch_payload(new, group.group_id, actor, at, group.distance_m, truck, words)
+    outbox_id = await outbox.enqueue(conn, row["id"], topic, payload)
     await add_event(
         conn,
         row["id"],

@@ -34,7 +34,16 @@ Outcome = Literal["false_alarm", "violation_confirmed", "technical_fault", "othe
 OperatorOutcome = Literal["false_alarm", "violation_confirmed", "technical_fault", "other"]
 BatteryLevel = Literal["ok", "warning", "critical"]
 Change = Literal[
-    "raised", "updated", "reopened", "cleared", "resolved", "acknowledged", "dispatched", "escalated", "severity"
+    "raised",
+    "updated",
+    "reopened",
+    "cleared",
+    "resolved",
+    "acknowledged",
+    "dispatched",
+    "on_scene",
+    "escalated",
+    "severity",
 ]
 
 ALERT_TYPES: tuple[str, ...] = get_args(AlertType)

@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from alerts import dispatch as outbox
 from alerts import lifecycle
+from alerts.briefing import AlertWords, english_words
 from alerts.dedup import Decision, OpenAlert, ResolvedAlert, decide
 from alerts.memory import MemoryStore
 from alerts.model import SYSTEM, AlertConflictError, AlertEvent, Condition, TransitContext, TransitMemory, from_epoch
@@ -127,8 +128,10 @@ class AlertService:
         publish: Publish | None,
         *,
         clock: Callable[[], datetime] | None = None,
+        words: AlertWords = english_words,
     ) -> None:
         self.database_url = database_url
+        self.words = words  # alert types in words for dispatch messages (the catalogs, from the caller)
         self.settings = settings
         self.publish = publish
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -478,7 +481,7 @@ class AlertService:
         except AlertConflictError as exc:
             log.warning("critical alert not auto-dispatched", alert_id=row["id"], reason=str(exc))
             return row
-        return await lifecycle.dispatch_locked(conn, row, group, SYSTEM, now, self.settings, changes)
+        return await lifecycle.dispatch_locked(conn, row, group, SYSTEM, now, self.settings, changes, self.words)
 
     # ---- timers ----
 

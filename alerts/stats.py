@@ -27,8 +27,8 @@ class StatRow(BaseModel):
 
 
 class AlertStats(BaseModel):
-    since: datetime | None
-    until: datetime | None
+    start: datetime | None
+    end: datetime | None
     total: int
     by_type: list[StatRow]
     by_route: list[StatRow]
@@ -73,4 +73,4 @@ async def alert_stats(conn: AnyConn, since: datetime | None = None, until: datet
             for r in rows
         ]
     total = sum(r.total for r in out["by_type"])
-    return AlertStats(since=since, until=until, total=total, **out)
+    return AlertStats(start=since, end=until, total=total, **out)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
@@ -20,8 +21,10 @@ from alerts.model import AlertConflictError, AlertNotFoundError, AlertStatus, Al
 from alerts.settings import AlertSettings, get_alert_settings
 from alerts.stats import AlertStats, alert_stats
 from alerts.store import ALERT_COLUMNS, fetch_all, get_alert
+from api import idempotency
 from api.auth import CurrentUser
-from api.deps import Conn, SettingsDep, UtcDatetime
+from api.deps import Conn, SettingsDep, UtcDatetime, deprecated_alias
+from maps.vocabulary import words
 from sealwatch.logging import get_logger
 from store.db import database_url
 from store.users import Role, User
@@ -173,13 +176,15 @@ async def list_alerts(
     status: Annotated[
         list[AlertStatus | Literal["unresolved"]] | None, Query(description="repeatable; 'unresolved' = not resolved")
     ] = None,
-    type: Annotated[list[AlertType] | None, Query(description="repeatable")] = None,
+    alert_type: Annotated[list[AlertType] | None, Query(description="repeatable")] = None,
     transit_id: str | None = None,
     seal_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    type: Annotated[list[AlertType] | None, Query(deprecated=True, description="deprecated: use alert_type")] = None,
 ) -> list[AlertOut]:
     """Alerts, newest first. The ``X-Alert-Stream-Id`` header is the stream position of this snapshot:
     follow ``/api/alerts/stream?after=<it>`` to miss no change after it."""
+    types = deprecated_alias(alert_type, type, "alert_type", "type")
     statuses = [s for s in status or [] if s != "unresolved"]
     unresolved = bool(status and "unresolved" in status)
     async with conn.transaction():
@@ -198,7 +203,7 @@ async def list_alerts(
                 "any_status": not status,
                 "statuses": statuses,
                 "unresolved": unresolved,
-                "types": list(type) if type else None,
+                "types": list(types) if types else None,
                 "transit": transit_id,
                 "seal": seal_id,
                 "group": user.group_id if user.role is Role.MOBILE_GROUP else None,
@@ -211,9 +216,17 @@ async def list_alerts(
 
 
 @router.get("/api/alerts/stats", response_model=AlertStats)
-async def get_stats(conn: Conn, since: UtcDatetime | None = None, until: UtcDatetime | None = None) -> AlertStats:
+async def get_stats(
+    conn: Conn,
+    start: Annotated[UtcDatetime | None, Query(description="alerts raised at or after")] = None,
+    end: Annotated[UtcDatetime | None, Query(description="alerts raised before")] = None,
+    since: Annotated[UtcDatetime | None, Query(deprecated=True, description="deprecated: use start")] = None,
+    until: Annotated[UtcDatetime | None, Query(deprecated=True, description="deprecated: use end")] = None,
+) -> AlertStats:
     """Counts and false-alarm rate (false alarms / operator-resolved) by type, route and carrier."""
-    return await alert_stats(conn, since, until)
+    return await alert_stats(
+        conn, deprecated_alias(start, since, "start", "since"), deprecated_alias(end, until, "end", "until")
+    )
 
 
 @router.get("/api/alerts/stream", response_class=EventSourceResponse)
@@ -244,12 +257,51 @@ async def get_alert_detail(alert_id: int, conn: Conn, user: CurrentUser) -> Aler
     return await _detail(conn, alert_id, user)
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        description="makes the step safe to send again: a repeat with the same key returns the first answer",
+    ),
+]
+
+
 @router.post("/api/alerts/{alert_id}/acknowledge", response_model=AlertDetail, responses=_ERRORS)
-async def acknowledge(alert_id: int, conn: Conn, user: CurrentUser, body: StepIn | None = None) -> AlertDetail:
+async def acknowledge(
+    alert_id: int,
+    conn: Conn,
+    request: Request,
+    user: CurrentUser,
+    key: IdempotencyKey = None,
+    body: StepIn | None = None,
+) -> AlertDetail | JSONResponse:
+    """Acknowledge an open alert; the group it was dispatched to acknowledges the dispatch (once)."""
     step = body or StepIn()
-    return await _step(
-        conn, alert_id, user, lambda: lifecycle.acknowledge(conn, alert_id, user.name, comment=step.comment)
-    )
+
+    def action() -> Awaitable[Any]:
+        if user.role is Role.MOBILE_GROUP:
+            return lifecycle.group_step(conn, alert_id, "acknowledged", user.name, comment=step.comment)
+        return lifecycle.acknowledge(conn, alert_id, user.name, comment=step.comment)
+
+    return await idempotency.once(conn, request, user, key, lambda: _step(conn, alert_id, user, action))
+
+
+@router.post("/api/alerts/{alert_id}/on-scene", response_model=AlertDetail, responses=_ERRORS)
+async def on_scene(
+    alert_id: int,
+    conn: Conn,
+    request: Request,
+    user: CurrentUser,
+    key: IdempotencyKey = None,
+    body: StepIn | None = None,
+) -> AlertDetail | JSONResponse:
+    """The dispatched group reports it has reached the truck (the status stays dispatched)."""
+    step = body or StepIn()
+
+    def action() -> Awaitable[Any]:
+        return lifecycle.group_step(conn, alert_id, "on_scene", user.name, comment=step.comment)
+
+    return await idempotency.once(conn, request, user, key, lambda: _step(conn, alert_id, user, action))
 
 
 @router.post("/api/alerts/{alert_id}/dispatch", response_model=AlertDetail, responses=_ERRORS)
@@ -258,15 +310,21 @@ async def dispatch(alert_id: int, conn: Conn, user: CurrentUser, body: DispatchI
     step = body or DispatchIn()
     group = None if step.auto else step.group_id
     return await _step(
-        conn, alert_id, user, lambda: lifecycle.dispatch(conn, alert_id, user.name, _settings(), group_id=group)
+        conn,
+        alert_id,
+        user,
+        lambda: lifecycle.dispatch(conn, alert_id, user.name, _settings(), group_id=group, words=words),
     )
 
 
 @router.post("/api/alerts/{alert_id}/resolve", response_model=AlertDetail, responses=_ERRORS)
-async def resolve(alert_id: int, body: ResolveIn, conn: Conn, user: CurrentUser) -> AlertDetail:
-    return await _step(
-        conn, alert_id, user, lambda: lifecycle.resolve(conn, alert_id, body.outcome, user.name, comment=body.comment)
-    )
+async def resolve(
+    alert_id: int, body: ResolveIn, conn: Conn, request: Request, user: CurrentUser, key: IdempotencyKey = None
+) -> AlertDetail | JSONResponse:
+    def action() -> Awaitable[Any]:
+        return lifecycle.resolve(conn, alert_id, body.outcome, user.name, comment=body.comment)
+
+    return await idempotency.once(conn, request, user, key, lambda: _step(conn, alert_id, user, action))
 
 
 # ---- mobile groups ----

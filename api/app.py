@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -21,10 +22,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from api import (
     alerts_routes,
+    auditor_pages,
     auth,
+    console_routes,
     customs_routes,
+    declarant_pages,
     device_routes,
+    group_pages,
+    group_routes,
     history_routes,
+    officer_pages,
     pages,
     route_geometry_routes,
     telemetry_routes,
@@ -44,11 +51,18 @@ ROUTERS = (
     customs_routes,
     route_geometry_routes,
     alerts_routes,
+    group_routes,
     history_routes,
     device_routes,
     users_routes,
     pages,
+    group_pages,
+    auditor_pages,
+    officer_pages,
+    declarant_pages,
+    console_routes,
 )
+SWAGGER_URL = "/static/vendor/swagger-ui"
 
 
 def _add_security(app: FastAPI) -> None:
@@ -140,6 +154,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.add_exception_handler(auth.LoginRequiredError, auth.login_required_handler)
+    app.add_exception_handler(auth.WrongWorkspaceError, pages.wrong_workspace_handler)
     app.add_exception_handler(psycopg.DataError, _invalid_data)
     for module in ROUTERS:
         app.include_router(module.router)
@@ -150,12 +165,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="sealwatch API")
+        # Swagger UI's assets are vendored (npm swagger-ui-dist) and served here: /docs works offline.
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="sealwatch API",
+            swagger_js_url=f"{SWAGGER_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_URL}/favicon-32x32.png",
+        )
 
     _add_security(app)
     missing = auth.missing_rules(list(app.routes))
     if missing:
         raise RuntimeError(f"routes without an access rule in api.auth.ACCESS: {', '.join(missing)}")
-    # The live map's Leaflet, plugins and own JS/CSS are served locally so the page works offline.
+    # Responses the console polls (units, alerts, GeoJSON) shrink several times over; streams are left alone.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # The pages' Leaflet, plugins and own JS/CSS are served locally so they work offline.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -55,8 +55,10 @@ def _rule(*roles: Role | frozenset[Role], page: bool = False, scrape: bool = Fal
     return Rule(frozenset(flat), page=page, scrape=scrape)
 
 
-OP, MG, AUD, DEC, ADM = Role.OPERATOR, Role.MOBILE_GROUP, Role.AUDITOR, Role.DECLARANT, Role.ADMIN
+OP, OFF, MG, AUD, DEC, ADM = Role.OPERATOR, Role.OFFICER, Role.MOBILE_GROUP, Role.AUDITOR, Role.DECLARANT, Role.ADMIN
 READ = frozenset({OP, AUD, ADM})  # the control center's read access; auditors read everything
+# The customs steps at an office: the operator's (a control center may act for an office) and the officer's.
+CUSTOMS = frozenset({OP, OFF, ADM})
 ANY = frozenset(Role)
 PUBLIC = Rule(frozenset(), public=True)
 
@@ -64,52 +66,59 @@ PUBLIC = Rule(frozenset(), public=True)
 ACCESS: dict[tuple[str, str], Rule] = {
     # telemetry and operations
     ("GET", "/health"): PUBLIC,
-    ("GET", "/api/seals"): _rule(READ),
-    ("GET", "/api/seals/{seal_id}"): _rule(READ),
+    ("GET", "/api/seals"): _rule(READ, OFF),  # officers follow the transits they released on the console
+    ("GET", "/api/seals/{seal_id}"): _rule(READ, OFF),
     ("GET", "/api/seals/{seal_id}/track"): _rule(READ),
     ("GET", "/api/dead-letters"): _rule(READ),
     ("GET", "/metrics"): _rule(OP, ADM, scrape=True),
     # customs reference data (declarants need routes and zones to fill a declaration)
-    ("GET", "/api/zones"): _rule(READ, DEC),
-    ("GET", "/api/zones/{code}"): _rule(READ, DEC),
+    ("GET", "/api/zones"): _rule(READ, OFF, DEC),
+    ("GET", "/api/zones/{code}"): _rule(READ, OFF, DEC),
     ("PUT", "/api/zones/{code}"): _rule(ADM),
-    ("GET", "/api/routes"): _rule(READ, DEC),
-    ("GET", "/api/routes/{code}"): _rule(READ, DEC),
-    # route geometry: the control center's officers import, edit and learn it
-    ("GET", "/api/routes/{code}/versions"): _rule(READ),
-    ("GET", "/api/routes/{code}/versions/{version}"): _rule(READ),
-    ("PUT", "/api/routes/{code}/geometry"): _rule(OP, ADM),
-    ("POST", "/api/routes/{code}/geometry/import"): _rule(OP, ADM),
-    ("POST", "/api/routes/{code}/learn"): _rule(OP, ADM),
+    ("GET", "/api/routes"): _rule(READ, OFF, DEC),
+    ("GET", "/api/routes/{code}"): _rule(READ, OFF, DEC),
+    # route geometry: customs officers and the control center import, edit and learn it
+    ("GET", "/api/routes/{code}/versions"): _rule(READ, OFF),
+    ("GET", "/api/routes/{code}/versions/{version}"): _rule(READ, OFF),
+    ("PUT", "/api/routes/{code}/geometry"): _rule(CUSTOMS),
+    ("POST", "/api/routes/{code}/geometry/import"): _rule(CUSTOMS),
+    ("POST", "/api/routes/{code}/learn"): _rule(CUSTOMS),
     # permits
-    ("POST", "/api/permits"): _rule(OP, ADM),
-    ("GET", "/api/permits"): _rule(READ),
-    ("GET", "/api/permits/{permit_id}"): _rule(READ),
-    ("GET", "/api/permit-rules"): _rule(READ),
+    ("POST", "/api/permits"): _rule(CUSTOMS),
+    ("GET", "/api/permits"): _rule(READ, OFF),
+    ("GET", "/api/permits/{permit_id}"): _rule(READ, OFF),
+    ("GET", "/api/permit-rules"): _rule(READ, OFF),
     ("POST", "/api/permit-rules"): _rule(ADM),
     # declarations (a declarant: its own TIN only, checked by the handlers)
     ("POST", "/api/declarations"): _rule(DEC, ADM),
-    ("GET", "/api/declarations/{declaration_id}"): _rule(READ, DEC),
-    ("POST", "/api/declarations/{declaration_id}/recheck"): _rule(OP, ADM),
-    ("POST", "/api/declarations/{declaration_id}/risk"): _rule(OP, ADM),
-    ("POST", "/api/declarations/{declaration_id}/release"): _rule(OP, ADM),
-    ("POST", "/api/declarations/{declaration_id}/cancel"): _rule(OP, DEC, ADM),
-    ("POST", "/api/declarations/{declaration_id}/reject"): _rule(OP, ADM),
+    ("GET", "/api/declarations"): _rule(READ, OFF, DEC),
+    ("GET", "/api/declarations/{declaration_id}"): _rule(READ, OFF, DEC),
+    ("GET", "/api/declarations/{declaration_id}/control"): _rule(READ, OFF, DEC),
+    ("GET", "/api/declarations/{declaration_id}/permits"): _rule(READ, OFF, DEC),
+    ("GET", "/api/declarations/{declaration_id}/release-preview"): _rule(READ, OFF),
+    ("POST", "/api/declarations/{declaration_id}/recheck"): _rule(CUSTOMS),
+    ("POST", "/api/declarations/{declaration_id}/risk"): _rule(CUSTOMS),
+    ("POST", "/api/declarations/{declaration_id}/release"): _rule(CUSTOMS),
+    ("POST", "/api/declarations/{declaration_id}/cancel"): _rule(CUSTOMS, DEC),
+    ("POST", "/api/declarations/{declaration_id}/reject"): _rule(CUSTOMS),
     # transits and the seal inventory
-    ("GET", "/api/transits"): _rule(READ),
-    ("GET", "/api/transits/{transit_id}"): _rule(READ),
-    ("POST", "/api/transits/{transit_id}/arrive"): _rule(OP, ADM),
-    ("POST", "/api/transits/{transit_id}/close"): _rule(OP, ADM),
-    ("GET", "/api/seal-inventory"): _rule(READ),
-    ("POST", "/api/seal-inventory"): _rule(OP, ADM),
+    ("GET", "/api/transits"): _rule(READ, OFF),
+    ("GET", "/api/transits/{transit_id}"): _rule(READ, OFF),
+    ("POST", "/api/transits/{transit_id}/arrive"): _rule(CUSTOMS),
+    ("POST", "/api/transits/{transit_id}/close"): _rule(CUSTOMS),
+    ("GET", "/api/seal-inventory"): _rule(READ, OFF),
+    ("POST", "/api/seal-inventory"): _rule(CUSTOMS),
     # alerts (a mobile group: alerts dispatched to its group only, checked by the handlers)
-    ("GET", "/api/alerts"): _rule(READ, MG),
+    ("GET", "/api/alerts"): _rule(READ, OFF, MG),
     ("GET", "/api/alerts/stats"): _rule(READ),
-    ("GET", "/api/alerts/stream"): _rule(READ),
-    ("GET", "/api/alerts/{alert_id}"): _rule(READ, MG),
+    ("GET", "/api/alerts/stream"): _rule(READ, OFF),
+    ("GET", "/api/alerts/{alert_id}"): _rule(READ, OFF, MG),
     ("POST", "/api/alerts/{alert_id}/acknowledge"): _rule(OP, MG, ADM),
     ("POST", "/api/alerts/{alert_id}/dispatch"): _rule(OP, ADM),
+    ("POST", "/api/alerts/{alert_id}/on-scene"): _rule(OP, MG, ADM),
     ("POST", "/api/alerts/{alert_id}/resolve"): _rule(OP, MG, ADM),
+    ("GET", "/api/group/dispatches"): _rule(MG, ADM),  # the group's phone (admin: bound to no group, 409)
+    ("POST", "/api/group/position"): _rule(MG, ADM),
     ("GET", "/api/groups"): _rule(READ),
     ("GET", "/api/groups/suggest"): _rule(READ),
     ("GET", "/api/groups/{group_id}/suggest"): _rule(READ),
@@ -122,15 +131,29 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/trs"): _rule(READ),
     ("GET", "/api/trs/transits/{transit_id}"): _rule(READ),
     ("GET", "/api/trs/chart.png"): _rule(READ),
+    ("GET", "/api/history/transits/{transit_id}/playback"): _rule(READ),
     ("GET", "/transits/{transit_id}/playback"): _rule(READ, page=True),
     # device signing keys
     ("POST", "/api/devices/{seal_id}/keys"): _rule(ADM),
     ("GET", "/api/devices/{seal_id}/keys"): _rule(ADM),
     ("DELETE", "/api/devices/{seal_id}/keys/{kid}"): _rule(ADM),
     # pages
-    ("GET", "/"): _rule(READ, page=True),
+    ("GET", "/"): _rule(READ, OFF, page=True),
+    ("GET", "/officer"): _rule(CUSTOMS, AUD, page=True),
+    ("GET", "/officer/declarations/{declaration_id}"): _rule(CUSTOMS, AUD, page=True),
+    ("GET", "/auditor"): _rule(READ, page=True),
+    ("GET", "/auditor/transits/{transit_id}"): _rule(READ, page=True),
+    ("GET", "/auditor/trs"): _rule(READ, page=True),
+    ("GET", "/auditor/alerts"): _rule(READ, page=True),
+    ("GET", "/group"): _rule(MG, ADM, page=True),
+    ("GET", "/group/manifest.webmanifest"): PUBLIC,  # fetched without cookies; no data in it
+    ("GET", "/group/sw.js"): PUBLIC,
+    ("GET", "/declarant"): _rule(DEC, ADM, page=True),
+    ("GET", "/declarant/new"): _rule(DEC, ADM, page=True),
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): PUBLIC,
+    ("GET", "/lang/{locale}"): PUBLIC,
     ("GET", "/docs"): _rule(ANY, page=True),
     ("GET", "/openapi.json"): _rule(ANY),
     # sessions, users, audit
@@ -143,6 +166,20 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/users/{name}"): _rule(ADM),
     ("GET", "/api/audit/verify"): _rule(AUD, ADM),
 }
+
+
+def may(role: Role, method: str, path: str) -> bool:
+    """Whether ``role`` may call the route (pages offer only what this allows)."""
+    rule = ACCESS.get((method, path))
+    return rule is not None and (rule.public or role in rule.roles)
+
+
+class WrongWorkspaceError(Exception):
+    """A logged-in user opened a page its role may not see: answered with a redirect to its own."""
+
+    def __init__(self, role: Role) -> None:
+        super().__init__(role.value)
+        self.role = role
 
 
 class LoginRequiredError(Exception):
@@ -247,6 +284,8 @@ async def authorize(request: Request) -> None:
             status.HTTP_401_UNAUTHORIZED, "authentication required", headers={"WWW-Authenticate": "Bearer"}
         )
     if user.role not in rule.roles:
+        if rule.page:
+            raise WrongWorkspaceError(user.role)
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not {method} {route.path}")
     if request.state.via_cookie and method not in SAFE_METHODS and not same_origin(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site request refused")

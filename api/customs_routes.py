@@ -23,17 +23,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CurrentUser
 from api.deps import Conn, UtcDatetime
-from customs import inventory, lifecycle, permits, reference, risk, transits
+from customs import inventory, lifecycle, permits, queue, reference, risk, transits
 from customs.db import as_db
 from customs.declarations import FieldError, Limits
 from customs.errors import ConflictError, CustomsError, InvalidInputError, NotFoundError
 from customs.lifecycle import DeclarationView, Status
 from customs.permits import HoldReason, PermitIn, PermitOut, PermitRuleIn, PermitRuleOut
+from customs.queue import DeclarationPage
 from customs.reference import RouteOut, Zone, ZoneIn
 from customs.risk import Assessment
 from customs.settings import CustomsSettings, get_customs_settings
 from customs.transits import TransitView
 from sealwatch.logging import get_logger
+from store.paging import InvalidCursorError
 from store.users import Role, User
 
 log = get_logger(__name__)
@@ -255,6 +257,45 @@ async def post_declaration(
     return LodgeOut(id=lodged.declaration_id, status=lodged.status, hold_reasons=lodged.hold_reasons)
 
 
+@router.get("/api/declarations", response_model=DeclarationPage, tags=["declarations"])
+async def list_declarations(
+    conn: Conn,
+    user: CurrentUser,
+    status_: Annotated[list[Status] | None, Query(alias="status", description="repeatable")] = None,
+    declarant_tin: Annotated[str | None, Query(description="a declarant's TIN (a declarant sees only its own)")] = None,
+    carrier: Annotated[str | None, Query(description="carrier TIN, or part of its name")] = None,
+    route: Annotated[str | None, Query(description="route code")] = None,
+    office: Annotated[str | None, Query(description="office of departure, transit or destination")] = None,
+    channel: Annotated[Literal["green", "blue", "yellow", "red"] | None, Query(description="risk channel")] = None,
+    q: Annotated[str | None, Query(max_length=64, description="LRN, MRN or plate, or part of one")] = None,
+    start: Annotated[UtcDatetime | None, Query(description="submitted at or after")] = None,
+    end: Annotated[UtcDatetime | None, Query(description="submitted before")] = None,
+    order: Annotated[queue.Order, Query(description="oldest first (the queue) or newest first")] = "oldest",
+    limit: Annotated[int, Query(ge=1, le=queue.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> DeclarationPage:
+    """The declaration queue: filtered, counted and paged (keyset pages, stable while new ones arrive)."""
+    if start is not None and end is not None and end <= start:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "end must be after start")
+    if user.role is Role.DECLARANT:
+        declarant_tin = user.tin  # its own declarations only, whatever it asked for
+    f = queue.DeclarationFilter(
+        statuses=tuple(status_ or ()),
+        declarant_tin=declarant_tin,
+        carrier=carrier,
+        route=route.upper() if route else None,
+        office=office.upper() if office else None,
+        channel=channel,
+        search=q,
+        start=start,
+        end=end,
+    )
+    try:
+        return await queue.list_declarations(as_db(conn), f, order=order, limit=limit, cursor=cursor)
+    except InvalidCursorError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+
+
 @router.get(
     "/api/declarations/{declaration_id}", response_model=DeclarationView, responses=ERRORS, tags=["declarations"]
 )
@@ -262,6 +303,50 @@ async def get_declaration(conn: Conn, declaration_id: int, user: CurrentUser) ->
     await _check_owner(conn, user, declaration_id)
     with domain_errors():
         return await lifecycle.get_view(as_db(conn), declaration_id)
+
+
+@router.get(
+    "/api/declarations/{declaration_id}/control",
+    response_model=lifecycle.ControlResults,
+    responses=ERRORS,
+    tags=["declarations"],
+)
+async def get_control(
+    conn: Conn, declaration_id: int, user: CurrentUser, settings: CustomsSettingsDep
+) -> lifecycle.ControlResults:
+    """Control results: format and logic re-run on the declaration as lodged, and the permit check's reasons."""
+    await _check_owner(conn, user, declaration_id)
+    db = as_db(conn)
+    limits = Limits(max_items=settings.max_items, max_seals=settings.max_seals_per_transit)
+    with domain_errors():
+        return await lifecycle.control_results(db, declaration_id, await reference.load_reference(db), limits)
+
+
+@router.get(
+    "/api/declarations/{declaration_id}/permits",
+    response_model=list[permits.PermitUsage],
+    responses=ERRORS,
+    tags=["declarations"],
+)
+async def get_declaration_permits(conn: Conn, declaration_id: int, user: CurrentUser) -> list[permits.PermitUsage]:
+    """The permits the declaration draws on, item by item (a cancelled one's usages are returned)."""
+    await _check_owner(conn, user, declaration_id)
+    db = as_db(conn)
+    with domain_errors():
+        await lifecycle.get_view(db, declaration_id)  # 404 for a declaration that does not exist
+    return await permits.usages(db, declaration_id)
+
+
+@router.get(
+    "/api/declarations/{declaration_id}/release-preview",
+    response_model=transits.ReleasePreview,
+    responses=ERRORS,
+    tags=["declarations"],
+)
+async def get_release_preview(conn: Conn, declaration_id: int, settings: CustomsSettingsDep) -> transits.ReleasePreview:
+    """What release would set up now: corridor, deadline, the seals it would pick and those to choose from."""
+    with domain_errors():
+        return await transits.preview(as_db(conn), declaration_id, settings)
 
 
 @router.post(

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
@@ -65,3 +65,12 @@ def _to_utc(value: datetime) -> datetime:
 # A timezone-aware time normalised to UTC on the way in: any valid ISO offset is accepted, and what
 # reaches PostgreSQL is an offset it represents (it refuses offsets beyond ±15:59).
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+T = TypeVar("T")
+
+
+def deprecated_alias(current: T | None, old: T | None, name: str, old_name: str) -> T | None:
+    """One value from a query parameter and its deprecated older name (both given and different: 422)."""
+    if old is not None and current is not None and old != current:
+        raise HTTPException(status_code=422, detail=f"{old_name} is the deprecated name of {name}: give only {name}")
+    return current if current is not None else old

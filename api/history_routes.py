@@ -1,9 +1,10 @@
-"""History API: transit list and full records, tracks, streamed exports, aggregates, the Time
-Release Study (JSON and chart) and the playback page of a transit.
+"""History API: transit list and full records, tracks, playback data, streamed exports, aggregates,
+the Time Release Study (JSON and chart).
 
-Exports stream: each takes its own pooled connection inside the response body generator (the
-request's dependency connection may be released before a long body is sent), so a response of a
-million rows holds one connection and a few thousand rows of memory at a time.
+Exports stream: each takes its own pooled connection, held by the response body (the request's
+dependency connection may be released before a long body is sent), so a response of a million
+rows holds one connection and a few thousand rows of memory at a time. How an export reports a
+failure is ``api.export_response``.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 
-from api.deps import Conn, UtcDatetime, get_pool
-from maps.playback import render_playback
+from api.deps import Conn, UtcDatetime, deprecated_alias, get_pool
+from api.export_response import export_response
+from maps.playback import playback_data
 from sealwatch.logging import get_logger
 from store import aggregates, exports, history, trs
 from store.exports import ExportError, ExportSpec
-from store.history import InvalidCursorError, TransitFilter, TransitNotFoundError
+from store.history import TransitFilter, TransitNotFoundError
+from store.paging import InvalidCursorError
 
 log = get_logger(__name__)
 
@@ -55,31 +58,44 @@ class GeoJSON(JSON):
 def _filter(
     start: datetime | None,
     end: datetime | None,
-    seal: str | None,
-    transit: str | None,
+    seal_id: str | None,
+    transit_id: str | None,
     declaration: str | None,
     carrier: str | None,
     route: str | None,
     alert_type: str | None,
     channel: str | None,
     status: str | None,
+    outcome: str | None,
 ) -> TransitFilter:
     if start is not None and end is not None and end <= start:
         raise HTTPException(status_code=422, detail="end must be after start")
-    return TransitFilter(start, end, seal, transit, declaration, carrier, route, alert_type, channel, status)
+    return TransitFilter(
+        start, end, seal_id, transit_id, declaration, carrier, route, alert_type, channel, status, outcome
+    )
 
 
-# Query parameters shared by the list and the transits export.
+# The query parameters of history and exports: one name per concept (transit_id, seal_id,
+# alert_type, start/end), the same in every endpoint. ``transit`` and ``seal`` were the history
+# list's names and ``kind`` the alert type of the alerts export: still accepted, deprecated.
 Start = Annotated[UtcDatetime | None, Query(description="transits not closed before this time")]
 End = Annotated[UtcDatetime | None, Query(description="transits released before this time")]
-Seal = Annotated[str | None, Query(description="a seal that was on the transit")]
-Transit = Annotated[str | None, Query(description="transit id (MRN)")]
+SealId = Annotated[str | None, Query(description="a seal (that was on the transit)")]
+TransitIdQ = Annotated[str | None, Query(description="transit id (MRN)")]
+OldSeal = Annotated[str | None, Query(deprecated=True, description="deprecated: use seal_id")]
+OldTransit = Annotated[str | None, Query(deprecated=True, description="deprecated: use transit_id")]
 Declaration = Annotated[str | None, Query(description="declaration id, MRN or LRN")]
-Carrier = Annotated[str | None, Query(description="carrier TIN or exact name")]
+Carrier = Annotated[str | None, Query(description="carrier TIN, or part of its name (any case)")]
 Route = Annotated[str | None, Query(description="route code")]
-AlertType = Annotated[str | None, Query(description="transits with an alert of this type (empty if no alerts table)")]
+AlertTypeQ = Annotated[
+    str | None, Query(description="alert type (transits: those with an alert of this type; empty if no alerts table)")
+]
 Channel = Annotated[str | None, Query(description="risk channel: green, blue, yellow, red")]
-Status = Annotated[Literal["active", "arrived", "closed"] | None, Query()]
+Status = Annotated[Literal["active", "arrived", "closed"] | None, Query(description="transit state")]
+OutcomeQ = Annotated[
+    Literal["false_alarm", "violation_confirmed", "technical_fault", "other", "auto_cleared"] | None,
+    Query(description="transits with an alert resolved with this outcome"),
+]
 
 
 @router.get("/api/history/transits", response_class=JSON, tags=["history"])
@@ -87,19 +103,34 @@ async def list_transits(
     conn: Conn,
     start: Start = None,
     end: End = None,
-    seal: Seal = None,
-    transit: Transit = None,
+    seal_id: SealId = None,
+    transit_id: TransitIdQ = None,
     declaration: Declaration = None,
     carrier: Carrier = None,
     route: Route = None,
-    alert_type: AlertType = None,
+    alert_type: AlertTypeQ = None,
     channel: Channel = None,
     status: Status = None,
+    outcome: OutcomeQ = None,
     limit: Annotated[int, Query(ge=1, le=history.MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    seal: OldSeal = None,
+    transit: OldTransit = None,
 ) -> JSON:
     """Transits, newest release first, one page at a time (keyset pagination with an opaque cursor)."""
-    f = _filter(start, end, seal, transit, declaration, carrier, route, alert_type, channel, status)
+    f = _filter(
+        start,
+        end,
+        deprecated_alias(seal_id, seal, "seal_id", "seal"),
+        deprecated_alias(transit_id, transit, "transit_id", "transit"),
+        declaration,
+        carrier,
+        route,
+        alert_type,
+        channel,
+        status,
+        outcome,
+    )
     try:
         page = await history.list_transits(conn, f, limit=limit, cursor=cursor)
     except InvalidCursorError as exc:
@@ -131,64 +162,81 @@ async def transit_track(transit_id: TransitId, conn: Conn) -> GeoJSON:
     tags=["history"],
     responses={
         200: {
-            "description": "the export, streamed",
+            "description": "the export: whole with a Content-Length when small, else streamed (chunked); a "
+            "failure after streaming began aborts the body (an incomplete transfer for the client)",
             "content": {media.split(";")[0]: {} for media in exports.MEDIA_TYPES.values()},
-        }
+        },
+        422: {"description": "bad request, or data the database refuses"},
+        503: {"description": "the database is unavailable"},
     },
 )
 async def export(
     request: Request,
     dataset: Literal["tracks", "observations", "alerts", "transits"],
-    format: Annotated[Literal["csv", "geojson", "gpkg"], Query(description="gpkg: tracks only")] = "csv",
+    format: Annotated[Literal["csv", "geojson", "gpkg"], Query(description="every dataset in every format")] = "csv",
     transit_id: Annotated[str | None, Query(description="one transit (else start and end)")] = None,
-    seal: Seal = None,
-    kind: Annotated[str | None, Query(description="observation kind or alert type")] = None,
+    seal_id: SealId = None,
+    alert_type: AlertTypeQ = None,
+    kind: Annotated[str | None, Query(description="observation kind (alerts: deprecated name of alert_type)")] = None,
     start: Annotated[UtcDatetime | None, Query()] = None,
     end: Annotated[UtcDatetime | None, Query()] = None,
     declaration: Declaration = None,
     carrier: Carrier = None,
     route: Route = None,
-    alert_type: AlertType = None,
     channel: Channel = None,
     status: Status = None,
+    outcome: OutcomeQ = None,
+    seal: OldSeal = None,
 ) -> Response:
-    """Tracks (fixes), observations, alerts or transits as CSV or GeoJSON, streamed; tracks also as a
-    GeoPackage (built in a temporary file first: the format needs random access)."""
-    if format == "gpkg" and dataset != "tracks":
-        raise HTTPException(status_code=422, detail="GeoPackage export is for tracks only")
-    spec = ExportSpec(transit_id=transit_id, seal_id=seal, start=start, end=end, kind=kind)
-    tfilter = _filter(start, end, seal, transit_id, declaration, carrier, route, alert_type, channel, status)
+    """Tracks (fixes), observations, alerts or transits as CSV, GeoJSON or GeoPackage. Geometry:
+    points for fixes, observations and alerts, the route line for transits. The query runs before the
+    answer starts, so a failing one is an error status; a GeoPackage is built whole first."""
+    seal_id = deprecated_alias(seal_id, seal, "seal_id", "seal")
+    if dataset == "alerts":
+        alert_type = deprecated_alias(alert_type, kind, "alert_type", "kind")
+        kind = alert_type
+    elif dataset == "observations" and alert_type is not None:
+        raise HTTPException(status_code=422, detail="observations are selected by kind, not alert_type")
+    spec = ExportSpec(transit_id=transit_id, seal_id=seal_id, start=start, end=end, kind=kind)
+    tfilter = _filter(
+        start, end, seal_id, transit_id, declaration, carrier, route, alert_type, channel, status, outcome
+    )
     pool = get_pool(request)
-    try:
-        async with pool.connection() as conn:
-            query, params = await exports.build_query(conn, dataset, spec, tfilter)
-            if format == "gpkg":
-                path = await exports.write_gpkg(conn, query, params, layer=dataset)
-    except ExportError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
     # The file name goes into a header: only characters that need no quoting or encoding.
     safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", transit_id) if transit_id else ""
     name = f"sealwatch-{dataset}{'-' + safe_id if safe_id else ''}"
-    if format == "gpkg":
-        return FileResponse(
-            path,
-            media_type=exports.MEDIA_TYPES["gpkg"],
-            filename=f"{name}.gpkg",
-            background=BackgroundTask(os.unlink, path),
-        )
+    try:
+        if format == "gpkg":
+            async with pool.connection() as conn:
+                q = await exports.build_query(conn, dataset, spec, tfilter)
+                path = await exports.write_gpkg(conn, q.sql, q.params, layer=dataset, geometry=q.geometry)
+            return FileResponse(
+                path,
+                media_type=exports.MEDIA_TYPES["gpkg"],
+                filename=f"{name}.gpkg",
+                background=BackgroundTask(os.unlink, path),
+            )
 
-    async def body() -> AsyncIterator[bytes]:
-        async with pool.connection() as conn:
-            stream = exports.stream_csv if format == "csv" else exports.stream_geojson
-            async for chunk in stream(conn, query, params):
+        async def stream(conn: Any) -> AsyncIterator[bytes]:
+            q = await exports.build_query(conn, dataset, spec, tfilter)
+            chunks = (
+                exports.stream_csv(conn, q.sql, q.params)
+                if format == "csv"
+                else exports.stream_geojson(conn, q.sql, q.params, q.geometry)
+            )
+            async for chunk in chunks:
                 yield chunk
 
-    log.info("export started", dataset=dataset, format=format, transit_id=transit_id)
-    return StreamingResponse(
-        body(),
-        media_type=exports.MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'},
-    )
+        log.info("export started", dataset=dataset, format=format, transit_id=transit_id)
+        return await export_response(
+            pool.connection(),
+            stream,
+            media_type=exports.MEDIA_TYPES[format],
+            headers={"Content-Disposition": f'attachment; filename="{name}.{format}"'},
+            what=f"{dataset}.{format}",
+        )
+    except ExportError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
 
 
 @router.get("/api/history/aggregates", response_class=JSON, tags=["history"])
@@ -248,9 +296,10 @@ async def trs_chart(
     return Response(content=png, media_type="image/png")
 
 
-@router.get("/transits/{transit_id}/playback", response_class=HTMLResponse, tags=["history"])
-async def playback(transit_id: TransitId, conn: Conn) -> HTMLResponse:
-    """A map replaying the transit's track over time, with corridor, zones, observations and alerts."""
+@router.get("/api/history/transits/{transit_id}/playback", response_class=JSON, tags=["history"])
+async def transit_playback(transit_id: TransitId, conn: Conn) -> JSON:
+    """What the playback page replays: the transit's summary, route and corridor, each seal's track
+    (thinned for the screen; times in epoch ms), alerts with their steps, observations, nearby zones."""
     try:
         detail = await history.transit_detail(conn, transit_id)
     except TransitNotFoundError as exc:
@@ -258,5 +307,4 @@ async def playback(transit_id: TransitId, conn: Conn) -> HTMLResponse:
     track = await history.transit_track(conn, transit_id)
     cur = await conn.execute("SELECT code, name, kind, geometry FROM zones WHERE active ORDER BY code")
     zones = [dict(r) for r in await cur.fetchall()]
-    page = await asyncio.to_thread(render_playback, detail, track, zones)
-    return HTMLResponse(page)
+    return JSON(await asyncio.to_thread(playback_data, detail, track, zones))

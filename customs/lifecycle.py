@@ -343,3 +343,26 @@ async def get_view(db: Db, declaration_id: int) -> DeclarationView:
         risk=await latest_assessment(db, declaration_id),
         transit_id=transit["transit_id"] if transit else None,
     )
+
+
+class ControlResults(BaseModel):
+    """A stored declaration's control: format and logic re-run on the body as lodged (against today's
+    reference data) and the single-window permit check's reasons from its last run."""
+
+    declaration_id: int
+    status: Status
+    errors: list[FieldError]
+    hold_reasons: list[HoldReason]
+    checked_at: datetime
+
+
+async def control_results(db: Db, declaration_id: int, ref: Reference, limits: Limits) -> ControlResults:
+    row = await _row(db, declaration_id)
+    checked = check_declaration(row["body"], ref, limits)
+    return ControlResults(
+        declaration_id=declaration_id,
+        status=Status(row["status"]),
+        errors=checked.errors,
+        hold_reasons=[HoldReason.model_validate(r) for r in row["hold_reasons"]],
+        checked_at=datetime.now(UTC),
+    )

@@ -306,3 +306,31 @@ async def create_permit_rule(db: Db, rule: PermitRuleIn) -> PermitRuleOut:
     types = await db.one("SELECT agency_code FROM permit_types WHERE code = %s", (rule.permit_type,))
     out["agency_code"] = types["agency_code"] if types else ""
     return PermitRuleOut.model_validate(out)
+
+
+class PermitUsage(BaseModel):
+    """What a declaration's item drew from a permit (``returned_at`` set when a cancellation gave it back)."""
+
+    permit_id: int
+    permit_no: str
+    permit_type: str
+    agency_code: str
+    item_no: int
+    quantity_kg: Decimal
+    used_at: datetime
+    returned_at: datetime | None
+    permit_quantity_kg: Decimal
+    permit_used_kg: Decimal
+    valid_to: date
+
+
+async def usages(db: Db, declaration_id: int) -> list[PermitUsage]:
+    """The permits a declaration draws on, item by item."""
+    rows = await db.all(
+        """SELECT u.permit_id, p.permit_no, p.permit_type, t.agency_code, u.item_no, u.quantity_kg, u.used_at,
+                  u.returned_at, p.quantity_kg AS permit_quantity_kg, p.used_kg AS permit_used_kg, p.valid_to
+           FROM permit_usages u JOIN permits p ON p.id = u.permit_id JOIN permit_types t ON t.code = p.permit_type
+           WHERE u.declaration_id = %s ORDER BY u.item_no, u.id""",
+        (declaration_id,),
+    )
+    return [PermitUsage.model_validate(r) for r in rows]

@@ -249,6 +249,60 @@ async def list_transits(db: Db, status: str | None = None, limit: int = 500) -> 
     return [TransitView.model_validate(r) for r in rows]
 
 
+class SealChoice(BaseModel):
+    seal_id: str
+    battery_pct: float
+
+
+class ReleasePreview(BaseModel):
+    """What releasing the declaration now would set up: the corridor, the deadline and the seals."""
+
+    declaration_id: int
+    route_code: str | None
+    route_line: dict[str, Any]
+    corridor: dict[str, Any]
+    corridor_width_m: float
+    length_km: float
+    time_limit_h: float
+    deadline_if_released_now: datetime
+    seal_count: int
+    min_battery_pct: float
+    suggested_seals: list[str]  # what release picks when the officer names none
+    available_seals: list[SealChoice]  # every seal the officer may choose from
+
+
+async def preview(
+    db: Db, declaration_id: int, settings: CustomsSettings, *, now: datetime | None = None
+) -> ReleasePreview:
+    """The corridor, deadline and seals of a release, computed as :func:`release` would, storing nothing."""
+    at = now or datetime.now(UTC)
+    row = await db.one(
+        "SELECT route_code, itinerary_places, seal_count FROM declarations WHERE id = %s", (declaration_id,)
+    )
+    if row is None:
+        raise NotFoundError(f"declaration {declaration_id} does not exist")
+    line, time_limit_h = await _itinerary_line(db, row["route_code"], row["itinerary_places"])
+    seals = await db.all(
+        """SELECT seal_id, battery_pct FROM seals WHERE status = 'available' AND battery_pct >= %s
+           ORDER BY battery_pct DESC, seal_id""",
+        (settings.low_battery_refuse_pct,),
+    )
+    return ReleasePreview(
+        declaration_id=declaration_id,
+        route_code=row["route_code"],
+        route_line=line,
+        corridor=corridor_polygon(line, settings.corridor_width_m),
+        corridor_width_m=settings.corridor_width_m,
+        length_km=round(line_length_m(line) / 1000, 1),
+        time_limit_h=time_limit_h,
+        deadline_if_released_now=at + timedelta(hours=time_limit_h),
+        seal_count=row["seal_count"],
+        min_battery_pct=settings.low_battery_refuse_pct,
+        suggested_seals=[s["seal_id"] for s in seals[: row["seal_count"]]],
+        available_seals=[SealChoice.model_validate(s) for s in seals],
+    )
+
+
 def released(view: TransitView) -> ReleasedTransit:
     return ReleasedTransit(view.transit_id, view.seal_id, view.route_code, view.released_at, view.deadline)
 
@@ -256,11 +310,13 @@ def released(view: TransitView) -> ReleasedTransit:
 __all__ = [
     "TRANSITS_CHANNEL",
     "Assessment",
+    "ReleasePreview",
     "ReleasedTransit",
     "TransitView",
     "close",
     "get_transit",
     "list_transits",
+    "preview",
     "record_arrival",
     "record_arrival_sync",
     "release",

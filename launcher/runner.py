@@ -126,6 +126,7 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     from geofence.live import LiveGeofence
     from ingest.partitioned import PartitionedWorker
     from ingest.worker import IngestWorker, Worker
+    from maps.vocabulary import words
     from store.db import database_url
 
     url = database_url(settings)
@@ -139,7 +140,7 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     # collector's full passes off it, they otherwise stall the loop on a busy stream.
     gc.collect()
     gc.freeze()
-    alerts = AlertService(url, alert_settings, publish=None)
+    alerts = AlertService(url, alert_settings, publish=None, words=words)
     judging = Judging(geofence, alerts)
     worker: Worker
     if settings.nats_url:

@@ -1,44 +1,61 @@
-"""Operational status of a seal from its latest fix, and the colour the map draws it in.
+"""A monitored seal's state, and the colour the console draws it in.
 
-One pure function so the API, the map and the tests agree on what "stopped" or "no signal" means.
+One pure function so the API, the console and the tests agree on what "deviating" or "silent"
+means. The state comes from the transit's open alerts and timers as well as from the latest fix:
+a seal that left its corridor is "deviating" while its alert is open, whatever its speed; a seal
+that has not reported for ``no_signal_after_s`` is "silent" even before the signal-lost timer
+raised its alert; a transit past its deadline is "overdue".
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
 
+from maps.i18n import N_
 from sealwatch.config import Settings
 
 
 class SealStatus(StrEnum):
-    """Statuses in precedence order: the first that applies is the seal's status."""
+    """States from the most to the least severe: the console draws and sorts by this order."""
 
     TAMPERED = "tampered"
     OPENED = "opened"
-    NO_SIGNAL = "no_signal"
-    LOW_BATTERY = "low_battery"
+    DEVIATING = "deviating"
+    SILENT = "silent"
+    OVERDUE = "overdue"
     STOPPED = "stopped"
+    LOW_BATTERY = "low_battery"
     MOVING = "moving"
 
 
+STATUS_ORDER: tuple[SealStatus, ...] = tuple(SealStatus)
+STATUS_RANK: dict[str, int] = {s.value: i for i, s in enumerate(STATUS_ORDER)}
+
 STATUS_COLORS: dict[str, str] = {
-    SealStatus.TAMPERED: "#8e24aa",
+    SealStatus.TAMPERED: "#6a1b9a",
     SealStatus.OPENED: "#d62728",
-    SealStatus.NO_SIGNAL: "#7f7f7f",
-    SealStatus.LOW_BATTERY: "#ff9800",
+    SealStatus.DEVIATING: "#ff5722",
+    SealStatus.SILENT: "#757575",
+    SealStatus.OVERDUE: "#8d6e63",
     SealStatus.STOPPED: "#1f77b4",
+    SealStatus.LOW_BATTERY: "#fbc02d",
     SealStatus.MOVING: "#2ca02c",
 }
 
 STATUS_LABELS: dict[str, str] = {
-    SealStatus.TAMPERED: "Tampered",
-    SealStatus.OPENED: "Opened",
-    SealStatus.NO_SIGNAL: "No signal",
-    SealStatus.LOW_BATTERY: "Low battery",
-    SealStatus.STOPPED: "Stopped",
-    SealStatus.MOVING: "Moving",
+    SealStatus.TAMPERED: N_("Tampered"),
+    SealStatus.OPENED: N_("Opened"),
+    SealStatus.DEVIATING: N_("Deviating"),
+    SealStatus.SILENT: N_("Silent"),
+    SealStatus.OVERDUE: N_("Overdue"),
+    SealStatus.STOPPED: N_("Stopped"),
+    SealStatus.LOW_BATTERY: N_("Low battery"),
+    SealStatus.MOVING: N_("Moving"),
 }
+
+_DEVIATION_ALERTS = frozenset({"route_deviation", "restricted_zone"})
 
 
 def classify(
@@ -48,19 +65,28 @@ def classify(
     battery_pct: float,
     now: datetime,
     settings: Settings,
+    open_alerts: Collection[str] = (),
+    deadline: datetime | None = None,
 ) -> SealStatus:
-    """The seal's status at ``now`` given its latest fix (``t`` and ``now`` must be timezone-aware).
+    """The seal's state at ``now`` from its latest fix, its transit's open alert types and deadline.
 
-    A breached seal outranks everything: an opened container matters even if the seal then went silent.
-    A seal that stopped reporting is "no signal" whatever its last battery or speed said, since those are stale.
+    A breached seal outranks everything: an opened container matters even if the seal then went
+    silent. A silent seal's speed and battery are stale, so they no longer decide its state.
+    An unauthorized stop (its alert is open) outranks a low battery; an ordinary stop does not.
     """
-    if seal_state == "tampered":
+    if seal_state == "tampered" or "seal_tampered" in open_alerts:
         return SealStatus.TAMPERED
-    if seal_state == "opened":
+    if seal_state == "opened" or "seal_opened" in open_alerts:
         return SealStatus.OPENED
-    if (now - t).total_seconds() > settings.no_signal_after_s:
-        return SealStatus.NO_SIGNAL
-    if battery_pct < settings.low_battery_pct:
+    if _DEVIATION_ALERTS.intersection(open_alerts):
+        return SealStatus.DEVIATING
+    if (now - t).total_seconds() > settings.no_signal_after_s or "signal_lost" in open_alerts:
+        return SealStatus.SILENT
+    if "overdue" in open_alerts or (deadline is not None and now > deadline):
+        return SealStatus.OVERDUE
+    if "unauthorized_stop" in open_alerts:
+        return SealStatus.STOPPED
+    if battery_pct < settings.low_battery_pct or "low_battery" in open_alerts:
         return SealStatus.LOW_BATTERY
     # A fix without speed (no GNSS velocity) cannot show movement, so it counts as stopped.
     if speed_kmh is None or speed_kmh < settings.stopped_below_kmh:

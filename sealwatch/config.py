@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,8 @@ class Settings(BaseSettings):
     api_port: int = 8080
     tile_url: str | None = None
     tile_attribution: str = "&copy; OpenStreetMap contributors"
+    # Pages show every time in this one IANA time zone, with its label.
+    display_tz: str = "Asia/Baku"
     no_signal_after_s: float = Field(default=600.0, gt=0)
     stopped_below_kmh: float = Field(default=3.0, ge=0)
     low_battery_pct: float = Field(default=20.0, ge=0, le=100)
@@ -78,6 +81,15 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # sealwatch demo: the demo operator's password; unset means a random one, printed at start.
     demo_password: SecretStr | None = None
+
+    @field_validator("display_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Baku)") from exc
+        return value
 
     # Logging.
     log_level: str = "INFO"

@@ -7,6 +7,16 @@ GeoJSON features are built by PostgreSQL (``json_build_object``) and read throug
 needs random access), so it is built in a temporary file, appended chunk by chunk from the same
 kind of cursor, and the caller streams the file and deletes it.
 
+Every dataset has a geometry: tracks, observations and alerts are points (``lat``/``lon``; an alert
+without a position has none), a transit is its declared route line. Tracks of a time range carry
+the transit each fix belonged to (the seal's window on it: release until the seal was returned or
+the transit closed).
+
+CSV text cells that a spreadsheet would evaluate as a formula (starting with ``= + - @``, tab or
+carriage return, per OWASP's CSV-injection guidance) are prefixed with a single quote; numbers keep
+their sign. Both stream generators run their query before yielding anything, so a caller that takes
+the first chunk before answering learns of a failing query in time to send an error status.
+
 Times are exported in UTC (``SET LOCAL TimeZone``), coordinates in WGS 84 (EPSG:4326).
 """
 
@@ -34,6 +44,7 @@ log = get_logger(__name__)
 AsyncConn = psycopg.AsyncConnection[DictRow]
 Dataset = Literal["tracks", "observations", "alerts", "transits"]
 Format = Literal["csv", "geojson", "gpkg"]
+Geometry = Literal["point", "route_line"]
 
 FETCH_ROWS = 5000
 MAX_RANGE = timedelta(days=31)
@@ -50,6 +61,16 @@ class ExportError(ValueError):
 
 class AlertsUnavailableError(ExportError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A dataset's query, its parameters and where its rows' geometry comes from: ``point`` from the
+    ``lat``/``lon`` columns, ``route_line`` from that GeoJSON column."""
+
+    sql: sql.Composed
+    params: dict[str, Any]
+    geometry: Geometry = "point"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +101,7 @@ _FIX_COLS = sql.SQL(
 
 def tracks_query(spec: ExportSpec) -> tuple[sql.Composed, dict[str, Any]]:
     """Fixes of a transit (each seal within its window), or of a seal / all seals in a time range."""
+    seal_w = sql.SQL(" AND ts.seal_id = %(seal)s") if spec.seal_id is not None else sql.SQL("")
     if spec.transit_id is not None:
         return (
             sql.SQL(
@@ -87,21 +109,33 @@ def tracks_query(spec: ExportSpec) -> tuple[sql.Composed, dict[str, Any]]:
                        SELECT ts.transit_id, ts.seal_id, t.released_at AS start,
                               COALESCE(ts.returned_at, t.closed_at, 'infinity') AS stop
                        FROM transit_seals ts JOIN transits t ON t.transit_id = ts.transit_id
-                       WHERE ts.transit_id = %(transit)s) w
+                       WHERE ts.transit_id = %(transit)s{seal_w}) w
                    CROSS JOIN LATERAL (
                        SELECT * FROM fixes f WHERE f.seal_id = w.seal_id AND f.t >= w.start AND f.t <= w.stop
                        ORDER BY f.t, f.seq) f
                    ORDER BY w.seal_id, f.t, f.seq"""
-            ).format(cols=_FIX_COLS),
-            {"transit": spec.transit_id},
+            ).format(cols=_FIX_COLS, seal_w=seal_w),
+            {"transit": spec.transit_id, "seal": spec.seal_id},
         )
     start, end = spec.range()
     seal = sql.SQL(" AND f.seal_id = %(seal)s") if spec.seal_id is not None else sql.SQL("")
+    # Each fix gets the transit whose seal window holds it. A seal is on one transit at a time; a
+    # window ends where the seal's next one starts, so a fix at a shared boundary is not doubled.
     return (
         sql.SQL(
-            "SELECT NULL::text AS transit_id, {cols} FROM fixes f WHERE f.t >= %(start)s AND f.t < %(end)s{seal}"
-            " ORDER BY f.seal_id, f.t, f.seq"
-        ).format(cols=_FIX_COLS, seal=seal),
+            """WITH w AS (
+                   SELECT ts.transit_id, ts.seal_id, t.released_at AS start,
+                          COALESCE(ts.returned_at, t.closed_at, 'infinity') AS stop,
+                          lead(t.released_at) OVER (PARTITION BY ts.seal_id ORDER BY t.released_at) AS next_start
+                   FROM transit_seals ts JOIN transits t ON t.transit_id = ts.transit_id
+                   WHERE t.released_at < %(end)s AND COALESCE(ts.returned_at, t.closed_at, 'infinity') >= %(start)s
+                         {seal_w})
+               SELECT w.transit_id, {cols} FROM fixes f
+               LEFT JOIN w ON w.seal_id = f.seal_id AND f.t >= w.start AND f.t <= w.stop
+                          AND f.t < COALESCE(w.next_start, 'infinity')
+               WHERE f.t >= %(start)s AND f.t < %(end)s{seal}
+               ORDER BY f.seal_id, f.t, f.seq"""
+        ).format(cols=_FIX_COLS, seal=seal, seal_w=seal_w),
         {"start": start, "end": end, "seal": spec.seal_id},
     )
 
@@ -150,14 +184,14 @@ def alerts_query(spec: ExportSpec) -> tuple[sql.Composed, dict[str, Any]]:
 def transits_query(f: TransitFilter, with_alerts: bool) -> tuple[sql.Composed, dict[str, Any]]:
     clauses, params = transit_where(f, with_alerts)
     where = sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("true")
-    # Point geometry = the office of departure (where the transit starts); the route line is a column.
+    # The geometry is the declared route line (GeoJSON text: a CSV column, the feature's geometry).
     return (
         sql.SQL(
             """SELECT t.transit_id, t.declaration_id, d.mrn, d.lrn, t.route_code, d.carrier_name, d.carrier_tin,
                       d.vehicle_plate, t.channel, t.monitored, t.status, t.office_departure, t.office_destination,
-                      t.released_at, t.deadline, t.arrived_at, t.closed_at, t.seal_id,
-                      (t.route_line->'coordinates'->0->>1)::float8 AS lat,
-                      (t.route_line->'coordinates'->0->>0)::float8 AS lon,
+                      t.released_at, t.deadline, t.arrived_at, t.closed_at,
+                      COALESCE((SELECT string_agg(ts.seal_id, ' ' ORDER BY ts.seal_id) FROM transit_seals ts
+                                WHERE ts.transit_id = t.transit_id), '') AS seal_ids,
                       t.route_line::text AS route_line
                FROM transits t JOIN declarations d ON d.id = t.declaration_id
                WHERE {w} ORDER BY t.released_at DESC, t.transit_id DESC"""
@@ -168,17 +202,17 @@ def transits_query(f: TransitFilter, with_alerts: bool) -> tuple[sql.Composed, d
 
 async def build_query(
     conn: AsyncConn, dataset: Dataset, spec: ExportSpec, transit_filter: TransitFilter | None = None
-) -> tuple[sql.Composed, dict[str, Any]]:
+) -> Query:
     if dataset == "tracks":
-        return tracks_query(spec)
+        return Query(*tracks_query(spec))
     if dataset == "observations":
-        return observations_query(spec)
+        return Query(*observations_query(spec))
     if dataset == "alerts":
         if not await alerts_available(conn):
             raise AlertsUnavailableError("the alerts table does not exist in this database")
-        return alerts_query(spec)
+        return Query(*alerts_query(spec))
     if dataset == "transits":
-        return transits_query(transit_filter or TransitFilter(), await alerts_available(conn))
+        return Query(*transits_query(transit_filter or TransitFilter(), await alerts_available(conn)), "route_line")
     raise ExportError(f"unknown dataset {dataset!r}")
 
 
@@ -187,10 +221,37 @@ async def _utc(conn: AsyncConn) -> None:
     await conn.execute("SET LOCAL TimeZone = 'UTC'")
 
 
+# Types whose CSV cell is free text (text, varchar, char, name): the cells a formula could hide in.
+_TEXT_OIDS = frozenset({25, 1043, 1042, 19})
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def _neutralised(conn: AsyncConn, query: sql.Composed, params: dict[str, Any]) -> sql.Composed:
+    """The query with every text column's formula-like cells prefixed by a single quote.
+
+    The column types come from describing the query (a zero-row run), so a column added to a
+    dataset later is covered without anyone remembering to."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(sql.SQL("SELECT * FROM ({}) q LIMIT 0").format(query), params)
+        assert cur.description is not None
+        columns = [(c.name, c.type_code in _TEXT_OIDS) for c in cur.description]
+    starts = sql.SQL(", ").join(sql.Literal(p) for p in FORMULA_PREFIXES)
+    cells = [
+        sql.SQL("CASE WHEN left(q.{c}, 1) IN ({starts}) THEN '''' || q.{c} ELSE q.{c} END AS {c}").format(
+            c=sql.Identifier(name), starts=starts
+        )
+        if text
+        else sql.SQL("q.{c}").format(c=sql.Identifier(name))
+        for name, text in columns
+    ]
+    return sql.SQL("SELECT {} FROM ({}) q").format(sql.SQL(", ").join(cells), query)
+
+
 async def stream_csv(conn: AsyncConn, query: sql.Composed, params: dict[str, Any]) -> AsyncIterator[bytes]:
-    """CSV with a header row, relayed from COPY as PostgreSQL produces it."""
+    """CSV with a header row, relayed from COPY as PostgreSQL produces it (formula cells neutralised)."""
     await _utc(conn)
-    copy_sql = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(query)
+    safe = await _neutralised(conn, query, params)
+    copy_sql = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(safe)
     rows_bytes = 0
     async with conn.cursor() as cur, cur.copy(copy_sql, params) as copy:
         async for chunk in copy:
@@ -199,7 +260,13 @@ async def stream_csv(conn: AsyncConn, query: sql.Composed, params: dict[str, Any
     log.debug("csv export streamed", bytes=rows_bytes)
 
 
-def _feature_sql(query: sql.Composed) -> sql.Composed:
+def _feature_sql(query: sql.Composed, geometry: Geometry) -> sql.Composed:
+    if geometry == "route_line":
+        return sql.SQL(
+            """SELECT json_build_object('type', 'Feature', 'geometry', q.route_line::json,
+                                        'properties', to_jsonb(q.*) - 'route_line')::text
+               FROM ({}) q"""
+        ).format(query)
     # Every column but lat/lon becomes a property; rows without a position get a null geometry.
     return sql.SQL(
         """SELECT json_build_object(
@@ -212,25 +279,43 @@ def _feature_sql(query: sql.Composed) -> sql.Composed:
     ).format(query)
 
 
-async def stream_geojson(conn: AsyncConn, query: sql.Composed, params: dict[str, Any]) -> AsyncIterator[bytes]:
-    """A GeoJSON FeatureCollection of Points, one feature per row, from a server-side cursor."""
+async def stream_geojson(
+    conn: AsyncConn, query: sql.Composed, params: dict[str, Any], geometry: Geometry = "point"
+) -> AsyncIterator[bytes]:
+    """A GeoJSON FeatureCollection, one feature per row, from a server-side cursor. The first chunk
+    comes after the first rows were fetched: a failing query raises before anything is yielded."""
     await _utc(conn)
-    yield b'{"type":"FeatureCollection","features":[\n'
-    first = True
     name = f"export_{uuid.uuid4().hex[:12]}"
     async with conn.cursor(name=name, row_factory=tuple_row) as cur:
-        await cur.execute(_feature_sql(query), params)
+        await cur.execute(_feature_sql(query, geometry), params)
+        prefix = b'{"type":"FeatureCollection","features":[\n'
         while True:
             rows = await cur.fetchmany(FETCH_ROWS)
             if not rows:
                 break
-            text = ",\n".join(r[0] for r in rows)
-            yield (text if first else ",\n" + text).encode()
-            first = False
-    yield b"\n]}\n"
+            yield prefix + ",\n".join(r[0] for r in rows).encode()
+            prefix = b",\n"
+    yield (b'{"type":"FeatureCollection","features":[' if prefix != b",\n" else b"") + b"\n]}\n"
 
 
-async def write_gpkg(conn: AsyncConn, query: sql.Composed, params: dict[str, Any], layer: str) -> str:
+def _geometries(rows: list[tuple[Any, ...]], columns: list[str], geometry: Geometry) -> Any:
+    import numpy as np
+    import shapely
+
+    if geometry == "route_line":
+        i = columns.index("route_line")
+        return shapely.from_geojson(np.array([r[i] for r in rows], dtype=object))
+    ilat, ilon = columns.index("lat"), columns.index("lon")
+    lat = np.array([np.nan if r[ilat] is None else r[ilat] for r in rows], dtype=float)
+    lon = np.array([np.nan if r[ilon] is None else r[ilon] for r in rows], dtype=float)
+    points = shapely.points(lon, lat)
+    points[np.isnan(lat) | np.isnan(lon)] = None  # no position: a null geometry, not POINT (NaN NaN)
+    return points
+
+
+async def write_gpkg(
+    conn: AsyncConn, query: sql.Composed, params: dict[str, Any], layer: str, geometry: Geometry = "point"
+) -> str:
     """Write the rows to a new GeoPackage (temporary file, path returned; the caller deletes it)."""
     import geopandas as gpd  # type: ignore[import-untyped]  # heavy import, only for this export
 
@@ -239,6 +324,7 @@ async def write_gpkg(conn: AsyncConn, query: sql.Composed, params: dict[str, Any
     os.close(fd)
     os.unlink(path)  # the GPKG driver wants to create the file itself
     name = f"export_{uuid.uuid4().hex[:12]}"
+    geometry_columns = ("route_line",) if geometry == "route_line" else ("lat", "lon")
     written = 0
     try:
         async with conn.cursor(name=name, row_factory=tuple_row) as cur:
@@ -251,10 +337,8 @@ async def write_gpkg(conn: AsyncConn, query: sql.Composed, params: dict[str, Any
                 if columns is None:
                     assert cur.description is not None
                     columns = [c.name for c in cur.description]
-                data = {c: [r[i] for r in rows] for i, c in enumerate(columns) if c not in ("lat", "lon")}
-                ilat, ilon = columns.index("lat"), columns.index("lon")
-                points = gpd.points_from_xy([r[ilon] for r in rows], [r[ilat] for r in rows])
-                gdf = gpd.GeoDataFrame(data, geometry=points, crs="EPSG:4326")
+                data = {c: [r[i] for r in rows] for i, c in enumerate(columns) if c not in geometry_columns}
+                gdf = gpd.GeoDataFrame(data, geometry=_geometries(rows, columns, geometry), crs="EPSG:4326")
                 # Appending chunk by chunk keeps memory flat however long the track is.
                 await asyncio.to_thread(
                     gdf.to_file, path, layer=layer, driver="GPKG", mode="a" if written else "w", engine="pyogrio"

@@ -1,8 +1,7 @@
 """History queries: transits with filters and keyset pagination, a transit's full record, its track.
 
 The transit list is sorted by (released_at DESC, transit_id DESC): the pair is unique, so the sort
-is stable and a page boundary is exact. The cursor is that pair of the last row, opaque to clients
-(base64url JSON); a new transit released meanwhile never shifts or repeats rows the way OFFSET would.
+is stable and a page boundary is exact (keyset pages, ``store.paging``).
 
 A transit's track is the fixes of each of its seals from release until the seal was returned
 (or the transit closed). Alerts are optional: the ``alerts`` table comes from another migration
@@ -11,12 +10,9 @@ range, so every query checks ``to_regclass('alerts')`` at query time and degrade
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -24,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import DictRow, tuple_row
 
 from sealwatch.logging import get_logger
+from store.paging import decode_cursor, encode_cursor
 
 log = get_logger(__name__)
 
@@ -31,10 +28,6 @@ AsyncConn = psycopg.AsyncConnection[DictRow]
 
 MAX_PAGE = 500
 TRACK_MAX_POINTS = 200_000
-
-
-class InvalidCursorError(ValueError):
-    """The pagination cursor was not produced by this API (or was altered)."""
 
 
 class TransitNotFoundError(LookupError):
@@ -50,11 +43,12 @@ class TransitFilter:
     seal_id: str | None = None
     transit_id: str | None = None
     declaration: str | None = None  # declaration id, MRN or LRN
-    carrier: str | None = None  # carrier TIN or exact name
+    carrier: str | None = None  # carrier TIN, or part of its name (any case)
     route: str | None = None
     alert_type: str | None = None
     channel: str | None = None
     status: str | None = None
+    outcome: str | None = None  # transits with an alert resolved with this outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,23 +56,6 @@ class Page:
     items: list[dict[str, Any]]
     next_cursor: str | None
     alerts_available: bool
-
-
-def encode_cursor(released_at: datetime, transit_id: str) -> str:
-    raw = json.dumps([released_at.astimezone(UTC).isoformat(), transit_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, transit_id = json.loads(raw)
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not isinstance(transit_id, str):
-            raise ValueError("cursor fields")
-        return when, transit_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidCursorError("invalid cursor") from exc
 
 
 async def alerts_available(conn: AsyncConn) -> bool:
@@ -95,6 +72,20 @@ _LIST_COLUMNS = sql.SQL(
        COALESCE((SELECT array_agg(ts.seal_id ORDER BY ts.seal_id) FROM transit_seals ts
                  WHERE ts.transit_id = t.transit_id), '{}') AS seal_ids"""
 )
+
+
+# Alerts per transit (informational arrival alerts are not alarms): what a search result shows.
+_ALERT_COUNTS = sql.SQL(
+    """(SELECT count(*) FROM alerts a WHERE a.transit_id = t.transit_id AND a.type <> 'arrival') AS alert_count,
+       (SELECT count(*) FROM alerts a WHERE a.transit_id = t.transit_id AND a.type <> 'arrival'
+                                        AND a.status <> 'resolved') AS open_alert_count"""
+)
+_NO_ALERT_COUNTS = sql.SQL("0 AS alert_count, 0 AS open_alert_count")
+
+
+def contains(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its own % and _ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def transit_where(f: TransitFilter, with_alerts: bool) -> tuple[list[sql.Composable], dict[str, Any]]:
@@ -124,7 +115,11 @@ def transit_where(f: TransitFilter, with_alerts: bool) -> tuple[list[sql.Composa
             decl=f.declaration,
         )
     if f.carrier is not None:
-        add("(d.carrier_tin = %(carrier)s OR d.carrier_name = %(carrier)s)", carrier=f.carrier)
+        add(
+            "(d.carrier_tin = %(carrier)s OR d.carrier_name ILIKE %(carrier_like)s)",
+            carrier=f.carrier,
+            carrier_like=contains(f.carrier),
+        )
     if f.route is not None:
         add("t.route_code = %(route)s", route=f.route)
     if f.channel is not None:
@@ -139,6 +134,14 @@ def transit_where(f: TransitFilter, with_alerts: bool) -> tuple[list[sql.Composa
             )
         else:
             add("false")  # no alerts table: no transit has an alert of any type
+    if f.outcome is not None:
+        if with_alerts:
+            add(
+                "EXISTS (SELECT 1 FROM alerts a WHERE a.transit_id = t.transit_id AND a.outcome = %(outcome)s)",
+                outcome=f.outcome,
+            )
+        else:
+            add("false")
     return clauses, params
 
 
@@ -148,15 +151,16 @@ async def list_transits(conn: AsyncConn, f: TransitFilter, limit: int = 100, cur
     with_alerts = await alerts_available(conn)
     clauses, params = transit_where(f, with_alerts)
     if cursor is not None:
-        at, tid = decode_cursor(cursor)
+        at, tid = decode_cursor(cursor, str)
         # Row comparison matches the index order (released_at DESC, transit_id DESC) exactly.
         clauses.append(sql.SQL("(t.released_at, t.transit_id) < (%(c_at)s, %(c_id)s)"))
         params.update(c_at=at, c_id=tid)
     where = sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("true")
+    cols = sql.SQL("{}, {}").format(_LIST_COLUMNS, _ALERT_COUNTS if with_alerts else _NO_ALERT_COUNTS)
     query = sql.SQL(
         "SELECT {cols} FROM transits t JOIN declarations d ON d.id = t.declaration_id"
         " WHERE {where} ORDER BY t.released_at DESC, t.transit_id DESC LIMIT %(limit)s"
-    ).format(cols=_LIST_COLUMNS, where=where)
+    ).format(cols=cols, where=where)
     params["limit"] = limit + 1  # one extra row tells whether there is a next page
     cur = await conn.execute(query, params)
     rows = await cur.fetchall()

@@ -51,6 +51,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 class Role(StrEnum):
     OPERATOR = "operator"
+    OFFICER = "officer"
     MOBILE_GROUP = "mobile_group"
     AUDITOR = "auditor"
     DECLARANT = "declarant"

@@ -75,6 +75,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             "-", f"timescale lane skipped: {n} tests not run ({TIMESCALE_ENV} names no TimescaleDB server)"
         )
 
+pytest_plugins = ["tests.browser"]
+
 
 def _reachable(url: str) -> bool:
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
+from playwright.async_api import Page
 
 from alerts.service import AlertService
 from maps.alerts_layer import add_alerts_layer
@@ -10,7 +10,7 @@ from maps.live import render_live_map
 from sealwatch.config import Settings
 from tests.alerts.conftest import fix, insert_transit, obs, rows
 from tests.alerts.test_live import api_url  # noqa: F401  # the uvicorn fixture
-from tests.browser import CHROMIUM, Chromium
+from tests.browser import login, path_is
 from tests.login import PASSWORD, ensure_user
 
 
@@ -21,11 +21,11 @@ def test_page_includes_the_alerts_layer_and_stays_offline() -> None:
     assert "Alerts (live)" in html
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 async def test_browser_panel_is_live_and_acknowledges(
     migrated_db: str,
     api_url: str,  # noqa: F811
     service: AlertService,
+    page: Page,
 ) -> None:
     a = insert_transit(migrated_db, 1)
     b = insert_transit(migrated_db, 2)
@@ -36,25 +36,31 @@ async def test_browser_panel_is_live_and_acknowledges(
     assert {e.type for e in events} == {"seal_tampered", "route_deviation", "low_battery"}
     items = "document.querySelectorAll('.alert-item').length"
     ensure_user(migrated_db, "control-room", "operator")
-    async with Chromium.start() as browser:
-        # Without a session the map sends the browser to the login form; logged in, it is back on the map.
-        await browser.call("Page.navigate", url=api_url + "/")
-        await browser.wait_for("location.pathname", "/login")
-        await browser.login(api_url, "control-room", PASSWORD)
-        # Two open alerts listed (low_battery resolved itself), each with a marker on the map.
-        await browser.wait_for(items, 2)
-        assert await browser.js("document.querySelectorAll('path.alert-marker').length") == 2
-        assert await browser.js("document.querySelectorAll('.alert-type-seal_tampered.alert-critical').length") == 1
-        # Once the page has switched from its first polls to the SSE stream, a new alert is pushed.
-        status = "document.getElementById('sealwatch-alerts-status').textContent.startsWith('live')"
-        await browser.wait_for(status, True, within=40)
-        await service.on_batch([fix(b.seal_id, 30, state="opened")], [])
-        await browser.wait_for(items, 3)
-        assert await browser.js("document.getElementById('sealwatch-alerts-count').textContent") == "3"
-        # The acknowledge button goes through the API and the change comes back on the stream.
-        tampered = next(e.alert_id for e in events if e.type == "seal_tampered")
-        await browser.js(f"document.querySelector('[data-ack=\"{tampered}\"]').click()")
-        await browser.wait_for(f"document.querySelectorAll('[data-ack=\"{tampered}\"]').length", 0)
-        await browser.wait_for(items, 3)  # acknowledged alerts stay listed until resolved
+    # Without a session the map sends the browser to the login form; logged in, it is back on the map.
+    await page.goto(api_url + "/")
+    await page.wait_for_url(path_is("/login"))
+    await login(page, api_url, "control-room", PASSWORD, next_path="/")
+
+    async def count(selector: str) -> int:
+        return int(await page.evaluate(f"document.querySelectorAll({selector!r}).length"))
+
+    async def wait_items(n: int) -> None:
+        await page.wait_for_function(f"{items} === {n}", timeout=40_000)
+
+    # Two open alerts listed (low_battery resolved itself), each with a marker on the map.
+    await wait_items(2)
+    assert await count("path.alert-marker") == 2
+    assert await count(".alert-type-seal_tampered.alert-critical") == 1
+    # Once the page has switched from its first polls to the SSE stream, a new alert is pushed.
+    status = "document.getElementById('sealwatch-alerts-status').textContent.startsWith('live')"
+    await page.wait_for_function(status, timeout=40_000)
+    await service.on_batch([fix(b.seal_id, 30, state="opened")], [])
+    await wait_items(3)
+    assert await page.text_content("#sealwatch-alerts-count") == "3"
+    # The acknowledge button goes through the API and the change comes back on the stream.
+    tampered = next(e.alert_id for e in events if e.type == "seal_tampered")
+    await page.click(f'[data-ack="{tampered}"]')
+    await page.wait_for_function(f"document.querySelectorAll('[data-ack=\"{tampered}\"]').length === 0")
+    await wait_items(3)  # acknowledged alerts stay listed until resolved
     [row] = rows(migrated_db, "SELECT status, acknowledged_by FROM alerts WHERE id = %s", tampered)
     assert row == {"status": "acknowledged", "acknowledged_by": "control-room"}

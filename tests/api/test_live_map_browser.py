@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from playwright.async_api import Page
 from psycopg.rows import dict_row
 
 from api.app import create_app
@@ -24,13 +25,11 @@ from sealwatch.config import Settings
 from sealwatch.fixes import FixRecord
 from sealwatch.geography import offices
 from store.fixes import FixWriter
-from tests.browser import CHROMIUM, Chromium
+from tests.browser import login, path_is
 from tests.helpers import serve_app
 from tests.login import PASSWORD, ensure_user
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "live-map.png"
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it with apt)")
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -48,7 +47,7 @@ SEALS = [
     ("opened", fix("AZS-000104", 39.60, 48.98, 3, 0.0, 55.0, "opened")),  # Salyan
     ("tampered", fix("AZS-000105", 41.63, 46.64, 1, 40.0, 80.0, "tampered")),  # Zaqatala
     ("low_battery", fix("AZS-000106", 40.35, 48.16, 1, 55.0, 9.0, "closed")),  # Kurdamir
-    ("no_signal", fix("AZS-000107", 38.75, 48.85, 240, 50.0, 70.0, "closed")),  # Lankaran, silent 4 h
+    ("silent", fix("AZS-000107", 38.75, 48.85, 240, 50.0, 70.0, "closed")),  # Lankaran, silent 4 h
 ]
 
 
@@ -81,38 +80,34 @@ def live_url(migrated_db: str) -> Iterator[str]:
         yield url + "/"
 
 
-async def _wait_for_map(browser: Chromium) -> None:
-    await browser.wait_for("document.querySelectorAll('.seal-marker').length", 7, within=40)
-    await browser.wait_for("document.querySelectorAll('.place-label').length", len(offices()), within=40)
-    await browser.wait_for("document.querySelector('[data-status-count=\"moving\"]').textContent", "2")
+async def _wait_for_map(page: Page) -> None:
+    await page.wait_for_function("document.querySelectorAll('.seal-marker').length === 7", timeout=40_000)
+    await page.wait_for_function(
+        f"document.querySelectorAll('.place-label').length === {len(offices())}", timeout=40_000
+    )
+    await page.wait_for_function("document.querySelector('[data-status-count=moving]').textContent === '2'")
 
 
-async def test_browser_shows_every_seal_with_its_status(live_url: str, migrated_db: str) -> None:
+async def test_browser_shows_every_seal_with_its_status(live_url: str, migrated_db: str, page: Page) -> None:
     ensure_user(migrated_db, "operator", "operator")
     base = live_url.rstrip("/")
-    async with Chromium.start() as browser:
-        # No session: the map sends the browser to the login form.
-        await browser.call("Page.navigate", url=live_url)
-        await browser.wait_for("location.pathname", "/login")
-        await browser.login(base, "operator", PASSWORD)
-        await _wait_for_map(browser)
-        dom = await browser.js("document.documentElement.outerHTML")
-        data = await browser.screenshot(1400, 900)
+    # No session: the map sends the browser to the login form.
+    await page.goto(live_url)
+    await page.wait_for_url(path_is("/login"))
+    await login(page, base, "operator", PASSWORD)
+    assert page.url == live_url
+    await _wait_for_map(page)
+    dom = await page.content()
+    data = await page.screenshot()
     parser = ClassCounter()
     parser.feed(dom)
     expected = Counter(status for status, _ in SEALS)
     assert parser.classes["seal-marker"] == len(SEALS) == 7
-    for status in ("moving", "stopped", "opened", "tampered", "low_battery", "no_signal"):
+    for status in ("moving", "stopped", "opened", "tampered", "low_battery", "silent"):
         assert parser.classes[f"seal-{status}"] == expected[status], status
     # The legend counts come from the same live data.
-    assert {s: int(n) for s, n in parser.counts.items()} == {
-        "tampered": 1,
-        "opened": 1,
-        "no_signal": 1,
-        "low_battery": 1,
-        "stopped": 1,
-        "moving": 2,
-    }
+    counts = {s: int(n) for s, n in parser.counts.items() if int(n)}
+    assert counts == {"tampered": 1, "opened": 1, "silent": 1, "low_battery": 1, "stopped": 1, "moving": 2}
     # The vector basemap drew a labelled marker for every customs office and border checkpoint.
     assert parser.classes["place-label"] == len(offices())
 
@@ -123,19 +118,15 @@ async def test_browser_shows_every_seal_with_its_status(live_url: str, migrated_
         DOCS_SCREENSHOT.write_bytes(data)
 
 
-async def test_a_wrong_password_stays_on_the_login_form(live_url: str, migrated_db: str) -> None:
+async def test_a_wrong_password_stays_on_the_login_form(live_url: str, migrated_db: str, page: Page) -> None:
     ensure_user(migrated_db, "operator", "operator")
     base = live_url.rstrip("/")
-    async with Chromium.start() as browser:
-        await browser.call("Page.navigate", url=f"{base}/login")
-        await browser.wait_for("!!document.getElementById('sealwatch-login')", True)
-        await browser.js(
-            "document.getElementById('username').value = 'operator';"
-            "document.getElementById('password').value = 'not the password';"
-            "document.getElementById('sealwatch-login').submit();"
-        )
-        await browser.wait_for("!!document.querySelector('.error')", True)
-        assert await browser.js("location.pathname") == "/login"
-        # No session cookie was set: the API still refuses the browser.
-        status = await browser.js("fetch('/api/seals').then(r => r.status)")
+    await page.goto(f"{base}/login")
+    await page.fill("#username", "operator")
+    await page.fill("#password", "not the password")
+    await page.click("#sealwatch-login button[type=submit]")
+    await page.wait_for_selector(".sw-error")
+    assert page.url.endswith("/login")
+    # No session cookie was set: the API still refuses the browser.
+    status = await page.evaluate("fetch('/api/seals').then(r => r.status)")
     assert status == 401

@@ -44,8 +44,8 @@ SETTINGS = Settings(no_signal_after_s=600, stopped_below_kmh=3, low_battery_pct=
         ("closed", 10, 60.0, 20.0, SealStatus.MOVING),
         ("closed", 10, 0.0, 5.0, SealStatus.LOW_BATTERY),  # low battery outranks stopped
         ("closed", 600, 60.0, 90.0, SealStatus.MOVING),  # exactly at the limit still has signal
-        ("closed", 601, 60.0, 90.0, SealStatus.NO_SIGNAL),
-        ("closed", 3600, 0.0, 5.0, SealStatus.NO_SIGNAL),  # stale battery/speed do not count
+        ("closed", 601, 60.0, 90.0, SealStatus.SILENT),
+        ("closed", 3600, 0.0, 5.0, SealStatus.SILENT),  # stale battery/speed do not count
         ("opened", 3600, 60.0, 5.0, SealStatus.OPENED),  # a breach outranks everything
         ("tampered", 3600, 0.0, 5.0, SealStatus.TAMPERED),
         ("opened", 10, 60.0, 90.0, SealStatus.OPENED),
@@ -58,7 +58,7 @@ def test_classify(state: str, age_s: float, speed: float | None, battery: float,
 def test_classify_follows_settings() -> None:
     strict = Settings(no_signal_after_s=5, stopped_below_kmh=80, low_battery_pct=95)
     t = NOW - timedelta(seconds=10)
-    assert classify("closed", t, 60.0, 99.0, NOW, strict) == "no_signal"
+    assert classify("closed", t, 60.0, 99.0, NOW, strict) == "silent"
     assert classify("closed", NOW, 60.0, 99.0, NOW, strict) == "stopped"
     assert classify("closed", NOW, 60.0, 90.0, NOW, strict) == "low_battery"
 
@@ -99,7 +99,7 @@ SEALS: dict[str, tuple[str, FixRecord]] = {
     "AZS-OPENED": ("opened", rec("AZS-OPENED", 5, NOW - timedelta(hours=3), battery=5.0, state="opened")),
     "AZS-TAMPER": ("tampered", rec("AZS-TAMPER", 5, NOW - timedelta(minutes=1), state="tampered")),
     "AZS-LOWBAT": ("low_battery", rec("AZS-LOWBAT", 5, NOW - timedelta(minutes=1), battery=12.5)),
-    "AZS-SILENT": ("no_signal", rec("AZS-SILENT", 5, NOW - timedelta(hours=2), battery=5.0)),
+    "AZS-SILENT": ("silent", rec("AZS-SILENT", 5, NOW - timedelta(hours=2), battery=5.0)),
 }
 
 

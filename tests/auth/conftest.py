@@ -16,6 +16,7 @@ from tests.login import ensure_user, token
 # One user per role; the bound roles get a group and a TIN.
 ROLE_USERS: dict[Role, tuple[str, dict[str, str]]] = {
     Role.OPERATOR: ("op", {}),
+    Role.OFFICER: ("officer", {}),
     Role.MOBILE_GROUP: ("mg-g1", {"group_id": "G1"}),
     Role.AUDITOR: ("aud", {}),
     Role.DECLARANT: ("decl", {"tin": "1234567890"}),

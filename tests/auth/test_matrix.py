@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 
 from api.app import create_app
 from api.auth import ACCESS, api_routes, missing_rules
+from maps.workspaces import WORKSPACES
 from store.users import Role
 from tests.auth.conftest import Users, app_settings
 
@@ -24,6 +25,10 @@ EXPECTED_PUBLIC = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/api/auth/login"),
+    ("POST", "/logout"),
+    ("GET", "/lang/{locale}"),
+    ("GET", "/group/manifest.webmanifest"),
+    ("GET", "/group/sw.js"),
 }
 
 # A value for each path parameter, valid for its pattern (the resource need not exist).
@@ -39,6 +44,7 @@ SAMPLE = {
     "dataset": "tracks",
     "name": "nobody",
     "version": "1",
+    "locale": "az",
 }
 
 # Endpoints whose allowed answer never ends (the SSE stream): an invalid query makes it a 422
@@ -109,6 +115,8 @@ async def test_every_route_against_every_role(client: httpx.AsyncClient, users: 
             r = await call(client, method, path, users.headers(role))
             if role in rule.roles:
                 assert r.status_code not in (401, 403), (where, role.value, r.status_code, r.text)
+            elif rule.page:  # a page of another role: the user's own workspace instead of a 403
+                assert r.status_code == 303 and r.headers["location"] == WORKSPACES[role.value], (where, role)
             else:
                 assert r.status_code == 403, (where, role.value, r.status_code, r.text)
             checked += 1

@@ -90,5 +90,47 @@ async def test_observation_alert_and_transit_exports(day: SimDay, client: httpx.
     await _download(client, transits, "/api/history/export/transits", format="geojson")
     tframe = gpd.read_file(transits)
     assert sorted(tframe["transit_id"]) == sorted(s.transit_id for s in day.transits)
-    gpkg_obs = await client.get("/api/history/export/observations", params={"format": "gpkg", "transit_id": "x"})
-    assert gpkg_obs.status_code == 422
+    # Every dataset as a GeoPackage too: points for observations and alerts (an alert without a
+    # position has no geometry), the route line for transits.
+    obs_gpkg = tmp_path / "obs.gpkg"
+    await _download(client, obs_gpkg, "/api/history/export/observations", format="gpkg", transit_id=sim.transit_id)
+    oframe = gpd.read_file(obs_gpkg)
+    assert list(oframe["kind"]) == ["stop_start", "stop_end", "corridor_exit"]
+    assert oframe.geometry.x.tolist() == pytest.approx([sim.fixes[50 + i].lon for i in range(3)])
+    with psycopg.connect(day.url) as conn:
+        conn.execute(
+            """INSERT INTO alerts (type, severity, transit_id, seal_id, first_t, last_t, raised_at, updated_at)
+               VALUES ('signal_lost', 'warning', %s, %s, now(), now(), now(), now())""",
+            (sim.transit_id, sim.seal_id),
+        )
+    alerts_gpkg = tmp_path / "alerts.gpkg"
+    await _download(client, alerts_gpkg, "/api/history/export/alerts", format="gpkg", transit_id=sim.transit_id)
+    aframe = gpd.read_file(alerts_gpkg)
+    assert list(aframe["type"]) == ["route_deviation", "signal_lost"]
+    assert (aframe.geometry.x[0], aframe.geometry.y[0]) == (48.2, 40.1) and aframe.geometry[1] is None
+    transits_gpkg = tmp_path / "transits.gpkg"
+    await _download(client, transits_gpkg, "/api/history/export/transits", format="gpkg")
+    tg = gpd.read_file(transits_gpkg)
+    assert sorted(tg["transit_id"]) == sorted(s.transit_id for s in day.transits)
+    assert set(tg.geom_type) == {"LineString"} and set(tframe.geom_type) == {"LineString"}
+    with psycopg.connect(day.url) as conn:
+        row = conn.execute("SELECT route_line FROM transits WHERE transit_id = %s", (sim.transit_id,)).fetchone()
+    assert row is not None
+    line = tg.set_index("transit_id").geometry[sim.transit_id]
+    assert [list(c) for c in line.coords] == row[0]["coordinates"]
+
+
+async def test_tracks_of_a_period_carry_their_transit_ids(day: SimDay, client: httpx.AsyncClient) -> None:
+    with psycopg.connect(day.url) as conn:
+        row = conn.execute("SELECT min(t), max(t) FROM fixes").fetchone()
+    assert row is not None
+    params = {"format": "csv", "start": row[0].isoformat(), "end": (row[1] + timedelta(seconds=1)).isoformat()}
+    resp = await client.get("/api/history/export/tracks", params=params)
+    assert resp.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    assert len(rows) == day.total_fixes
+    by_key = {(r["seal_id"], int(r["seq"])): r["transit_id"] for r in rows}
+    for sim in day.transits:
+        assert {by_key[(sim.seal_id, f.seq)] for f in sim.fixes} == {sim.transit_id}
+    # Fixes outside every transit window (before release, a seal on no transit) have none.
+    assert sum(1 for r in rows if r["transit_id"] == "") == day.extra_fixes
