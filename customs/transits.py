@@ -281,7 +281,7 @@ async def preview(
     )
     if row is None:
         raise NotFoundError(f"declaration {declaration_id} does not exist")
-    line, time_limit_h = await _itinerary_line(db, row["route_code"], row["itinerary_places"])
+    corridor = await _itinerary_corridor(db, row["route_code"], row["itinerary_places"], settings)
     seals = await db.all(
         """SELECT seal_id, battery_pct FROM seals WHERE status = 'available' AND battery_pct >= %s
            ORDER BY battery_pct DESC, seal_id""",
@@ -290,12 +290,12 @@ async def preview(
     return ReleasePreview(
         declaration_id=declaration_id,
         route_code=row["route_code"],
-        route_line=line,
-        corridor=corridor_polygon(line, settings.corridor_width_m),
-        corridor_width_m=settings.corridor_width_m,
-        length_km=round(line_length_m(line) / 1000, 1),
-        time_limit_h=time_limit_h,
-        deadline_if_released_now=at + timedelta(hours=time_limit_h),
+        route_line=corridor.line,
+        corridor=corridor.polygon,
+        corridor_width_m=corridor.width_m,
+        length_km=round(line_length_m(corridor.line) / 1000, 1),
+        time_limit_h=corridor.time_limit_h,
+        deadline_if_released_now=at + timedelta(hours=corridor.time_limit_h),
         seal_count=row["seal_count"],
         min_battery_pct=settings.low_battery_refuse_pct,
         suggested_seals=[s["seal_id"] for s in seals[: row["seal_count"]]],
