@@ -10,7 +10,8 @@
     var SEVERITY_COLORS = { critical: "#c62828", warning: "#ef6c00", info: "#1565c0" };
 
     function create(id) {
-        var map = L.map(id, { zoomControl: true }).setView([40.4, 47.5], 7);  // a view before any layer
+        // Quarter zoom steps: fitted to a track, the map fills with it instead of halving it at a whole step.
+        var map = L.map(id, { zoomControl: true, zoomSnap: 0.25, zoomDelta: 0.5 }).setView([40.4, 47.5], 7);
         var tiles = SW.config.tiles;
         if (tiles && tiles.url) {
             L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: 18 }).addTo(map);

@@ -129,14 +129,17 @@ async def test_search_record_downloads_and_playback(
     first = sim.fixes[0].t.astimezone(BAKU).strftime(EN_TIME)
     await expect(page.locator("#pb-time")).to_have_text(first)
     # Zoomed to the track: it fills most of the map (a whole-country view would leave it small).
-    fill = await page.evaluate(
+    # Read once the fit (and its zoom animation) has settled.
+    await page.wait_for_function(
         """() => {
             const map = document.getElementById('pb-map').getBoundingClientRect();
-            const track = document.querySelector('#pb-map path[stroke="#90a4ae"]').getBoundingClientRect();
-            return Math.max(track.width / map.width, track.height / map.height);
-        }"""
+            const path = document.querySelector('#pb-map path[stroke="#90a4ae"]');
+            if (!path) return false;
+            const track = path.getBoundingClientRect();
+            return Math.max(track.width / map.width, track.height / map.height) > 0.7;
+        }""",
+        timeout=10_000,
     )
-    assert fill > 0.7
     await page.click("#pb-play")
     moved = sim.fixes[0].t.timestamp() * 1000 + 60_000
     await page.wait_for_function(f"Number(document.getElementById('pb-slider').value) > {moved}")
