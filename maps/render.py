@@ -64,6 +64,7 @@ def render_page(
         "locale": locale,
         "tz": tz,
         "tzLabel": base["tz_label"],
+        "static": STATIC_URL,
         "messages": js_messages(locale),
         "labels": labels(locale),
         "user": None if user is None else {"name": user.name, "role": user.role},

@@ -17,6 +17,8 @@
             L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: 18 }).addTo(map);
         }
         L.control.scale({ imperial: false }).addTo(map);
+        // The same offline basemap as the console (Caspian, borders, towns), beneath everything.
+        if (global.SealwatchBasemap) { SealwatchBasemap.add(map, SW.config.static + "/basemap/manifest.json"); }
         return map;
     }
 
