@@ -133,7 +133,9 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
     alert_settings = alert_settings or get_alert_settings()
     if alert_settings.mqtt_url is None:
-        alert_settings = alert_settings.model_copy(update={"mqtt_url": mqtt_url})
+        # The service account publishes dispatches and reads group positions; ingest's may not.
+        alert_settings = alert_settings.model_copy(update={"mqtt_url": settings.alerts_mqtt_url or mqtt_url})
+    service_mqtt_url = alert_settings.mqtt_url or mqtt_url
     geofence = LiveGeofence(url)
     await geofence.reload()  # the worker rebuilds per-seal state for the seals it judges
     # What start-up loaded (engine model, imports) lives as long as the process: keep the
@@ -153,7 +155,7 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
         asyncio.create_task(geofence.listen(stop)),
         asyncio.create_task(alerts.run_timers(stop)),
         asyncio.create_task(alerts.run_outbox(stop)),
-        asyncio.create_task(consume_group_positions(url, mqtt_url, stop)),
+        asyncio.create_task(consume_group_positions(url, service_mqtt_url, stop)),
     ]
     try:
         stats = await worker.run(stop)
