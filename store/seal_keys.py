@@ -158,7 +158,7 @@ def provision(
     assert row is not None
     grace_s = _grace_s(grace)
     retired = conn.execute(_RETIRE, (grace_s, seal_id, kid, grace_s)).fetchall()
-    log.info("seal key issued", seal_id=seal_id, kid=kid, rotated=len(retired), encrypted=box.encrypting)
+    log.debug("seal key issued", seal_id=seal_id, kid=kid, rotated=len(retired), encrypted=box.encrypting)
     return _issued(seal_id, kid, secret, row["created_at"], retired)
 
 
@@ -179,7 +179,7 @@ async def aprovision(
     assert row is not None
     grace_s = _grace_s(grace)
     retired = await (await cur.execute(_RETIRE, (grace_s, seal_id, kid, grace_s))).fetchall()
-    log.info("seal key issued", seal_id=seal_id, kid=kid, rotated=len(retired), encrypted=box.encrypting)
+    log.debug("seal key issued", seal_id=seal_id, kid=kid, rotated=len(retired), encrypted=box.encrypting)
     return _issued(seal_id, kid, secret, row["created_at"], retired)
 
 
