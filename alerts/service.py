@@ -32,7 +32,6 @@ from alerts.model import SYSTEM, AlertConflictError, AlertEvent, Condition, Tran
 from alerts.rules import BatchStats, evaluate_batch, evaluate_tick
 from alerts.settings import AlertSettings
 from alerts.stops import StopPolicy
-from alerts.storm_log import RaisedAlertLog
 from alerts.store import (
     ALERT_COLUMNS,
     AnyConn,
@@ -44,6 +43,7 @@ from alerts.store import (
     fetch_one,
     fetch_tuples,
 )
+from alerts.storm_log import RaisedAlertLog
 from customs.errors import CustomsError
 from customs.transits import record_arrival
 from geofence.model import Observation

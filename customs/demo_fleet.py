@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import string
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -146,9 +147,14 @@ async def _issue_permits(db: Db, body: dict[str, Any], tag: str) -> None:
 
 
 async def release_demo_fleet_async(
-    conn: AnyConnection | Db, n: int, seed: int, settings: CustomsSettings | None = None
+    conn: AnyConnection | Db,
+    n: int,
+    seed: int,
+    settings: CustomsSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[ReleasedTransit]:
-    """Register seals AZS-00001.. and release one monitored transit per seal (reusing active ones)."""
+    """Register seals AZS-00001.. and release one monitored transit per seal (reusing active ones);
+    ``progress(done, n)`` is called as seals are handled."""
     db = as_db(conn)
     cfg = settings or get_customs_settings()
     limits = Limits(max_items=cfg.max_items, max_seals=cfg.max_seals_per_transit)
@@ -157,6 +163,8 @@ async def release_demo_fleet_async(
         ref = await load_reference(db)
     assert all(ref.offices.get(c) in OFFICE_KINDS for c in ("AZRBR", "AZBAK")), "reference data missing: migrate"
     for index in range(1, n + 1):
+        if progress is not None:
+            progress(index - 1, n)
         seal_id = f"AZS-{index:05d}"
         rng = random.Random(seed * 1_000_003 + index)  # one stream per seal: reruns are reproducible
         async with db.transaction():
@@ -200,10 +208,14 @@ async def release_demo_fleet_async(
                 db, lodged.declaration_id, cfg, rng, seal_ids=[seal_id], monitor_all=True, now=released_at, actor="demo"
             )
             out.append(released(view))
+    if progress is not None:
+        progress(n, n)
     log.info("demo fleet released", transits=len(out), requested=n, seed=seed)
     return out
 
 
-def release_demo_fleet(conn: psycopg.Connection[Any], n: int, seed: int) -> list[ReleasedTransit]:
+def release_demo_fleet(
+    conn: psycopg.Connection[Any], n: int, seed: int, progress: Callable[[int, int], None] | None = None
+) -> list[ReleasedTransit]:
     """Synchronous entry point for the demo runner (commits per transit)."""
-    return asyncio.run(release_demo_fleet_async(conn, n, seed))
+    return asyncio.run(release_demo_fleet_async(conn, n, seed, progress=progress))
