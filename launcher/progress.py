@@ -33,6 +33,8 @@ class Progress:
         self._finished = False
 
     def update(self, done: int, total: int) -> None:
+        if self._finished:
+            return
         self._done, self._total = done, total
         now = self.clock()
         if done < total and now - self._last_shown < self.every_s:
