@@ -35,10 +35,11 @@ from ingest.worker import IngestWorker
 from launcher.servers import Mosquitto
 from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.fixes import FixRecord
+from sealwatch.logging import configure_logging
 from sealwatch.wire import SigningKey, sign
 from store.db import connect
 from store.migrate import migrate
-from store.seal_keys import provision
+from store.seal_keys import provision_many
 
 SEALS = 2000
 
@@ -138,7 +139,7 @@ class Recorder:
 
 def _provision(url: str) -> dict[str, SigningKey]:
     with connect(url) as conn:
-        return {seal: provision(conn, seal).signing_key for seal in (f"AZS-{i:06d}" for i in range(SEALS))}
+        return provision_many(conn, [f"AZS-{i:06d}" for i in range(SEALS)])
 
 
 def _publish(url: str, mqtt_url: str, schedule: Schedule) -> BaseProcess:
@@ -256,6 +257,7 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true", help="skip the naive peer")
     parser.add_argument("--no-recovery", action="store_true", help="skip the overload-then-recovery run")
     args = parser.parse_args()
+    configure_logging("WARNING")  # the figures, not the worker's start-up lines
     admin = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     rates = [float(r) for r in args.rates.split(",")]
     print(
