@@ -284,7 +284,25 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     commands = service_commands(port, args.ingest_workers)
     with supervised(commands, _child_env(settings, url, mqtt_url)) as children:
-        log.info("sealwatch is up", map=f"http://{settings.api_host}:{port}/")
+        from launcher import servers
+        from launcher.summary import startup_summary
+
+        map_url = f"http://{settings.api_host}:{port}/"
+        with contextlib.suppress(TimeoutError):
+            servers.wait_for_port(settings.api_host, port, timeout=60)
+        log.info("sealwatch is up", map=map_url)
+        sys.stderr.write(
+            startup_summary(
+                title="sealwatch is up",
+                map_url=map_url,
+                user=None,
+                password=None,
+                database_url=url,
+                mqtt_url=mqtt_url,
+                stop="Ctrl-C or SIGTERM",
+                extra={"first admin": "sealwatch user add admin --role admin"},
+            )
+        )
         try:
             return wait_while_running(children)
         except KeyboardInterrupt:

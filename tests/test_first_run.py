@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from launcher.progress import Progress
+from launcher.servers import Mosquitto, free_port
 from launcher.summary import mask_url, startup_summary
 
 
@@ -93,3 +95,25 @@ def test_user_add_refuses_a_group_that_does_not_exist(migrated_db: str) -> None:
     with psycopg.connect(migrated_db) as conn:
         users = conn.execute("SELECT name FROM users WHERE role = 'mobile_group' ORDER BY name").fetchall()
     assert users == [("officer-2",), ("officer-3",)]
+
+
+@pytest.mark.timeout(120)
+def test_up_ends_its_start_up_with_the_summary(migrated_db: str, broker: Mosquitto, tmp_path: Path) -> None:
+    port = free_port()
+    mqtt_url = broker.url.replace("mqtt://", "mqtt://svc:broker-secret@")  # the test broker ignores logins
+    env = {**os.environ, "DATABASE_URL": migrated_db, "MQTT_URL": mqtt_url, "SEALWATCH_DATA_DIR": str(tmp_path)}
+    argv = [sys.executable, "-m", "launcher.cli", "up", "--port", str(port)]
+    up = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    try:
+        assert up.stderr is not None
+        for line in up.stderr:
+            seen.append(line)
+            if line.startswith("  stop"):
+                break
+    finally:
+        up.terminate()
+        _, rest = up.communicate(timeout=60)
+    text = "".join(seen)
+    assert "sealwatch is up" in text and f"map          http://127.0.0.1:{port}/" in text
+    assert "broker       mqtt://svc:***@127.0.0.1:" in text and "broker-secret" not in text + rest
