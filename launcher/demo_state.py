@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,9 +36,18 @@ def state_file() -> Path:
     return state_dir() / "demo.json"
 
 
-def write_state(state: DemoState) -> Path:
+def _private(directory: Path) -> bool:
+    """Ours and closed to others: in a shared temporary directory anyone could have made it first."""
+    info = directory.lstat()
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
+def write_state(state: DemoState) -> Path | None:
+    """Write the state file; None (nothing written) when the directory is not private to this user."""
     path = state_file()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _private(path.parent):
+        return None
     tmp = path.with_suffix(".tmp")
     tmp.touch(mode=0o600)
     tmp.write_text(json.dumps(asdict(state)), encoding="utf-8")
@@ -58,6 +68,8 @@ def _alive(pid: int) -> bool:
 def running_demo() -> DemoState | None:
     """The running demo's state, or None (no file, unreadable, or its process has ended)."""
     try:
+        if not _private(state_dir()):
+            return None
         state = DemoState(**json.loads(state_file().read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None

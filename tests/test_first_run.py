@@ -117,3 +117,15 @@ def test_up_ends_its_start_up_with_the_summary(migrated_db: str, broker: Mosquit
     text = "".join(seen)
     assert "sealwatch is up" in text and f"map          http://127.0.0.1:{port}/" in text
     assert "broker       mqtt://svc:***@127.0.0.1:" in text and "broker-secret" not in text + rest
+
+
+def test_the_demo_state_is_only_kept_in_a_private_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from launcher.demo_state import DemoState, clear_state, running_demo, state_dir, write_state
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    state = DemoState(os.getpid(), "postgresql://u:p@db/sw", "mqtt://127.0.0.1:1883", "http://127.0.0.1:8080/")
+    assert write_state(state) is not None and running_demo() == state
+    clear_state(os.getpid())
+    assert running_demo() is None
+    state_dir().chmod(0o777)  # someone else could have planted a file here
+    assert write_state(state) is None and running_demo() is None
