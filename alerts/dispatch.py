@@ -23,7 +23,7 @@ import psycopg
 
 from alerts.briefing import AlertWords, brief
 from alerts.store import OUTBOX_CHANNEL, AnyConn, Row, alert_json, fetch_all
-from sealwatch.config import mqtt_host_port
+from sealwatch.config import mqtt_endpoint
 from sealwatch.logging import get_logger
 
 log = get_logger(__name__)
@@ -132,8 +132,14 @@ async def publish_pending(conn: AnyConn, publish: Publish, limit: int) -> int:
 @contextlib.asynccontextmanager
 async def mqtt_publisher(mqtt_url: str, *, client_id: str | None = None) -> AsyncIterator[Publish]:
     """A QoS 1 publish callable that returns after the broker's PUBACK."""
-    host, port = mqtt_host_port(mqtt_url)
-    async with aiomqtt.Client(host, port, identifier=client_id or f"sealwatch-alerts-{uuid.uuid4().hex[:8]}") as c:
+    broker = mqtt_endpoint(mqtt_url)
+    async with aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password,
+        identifier=client_id or f"sealwatch-alerts-{uuid.uuid4().hex[:8]}",
+    ) as c:
 
         async def publish(topic: str, payload: bytes) -> None:
             await c.publish(topic, payload, qos=1, timeout=30)

@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from pyproj import Geod
 
 from alerts.store import AnyConn, fetch_all
-from sealwatch.config import mqtt_host_port
+from sealwatch.config import mqtt_endpoint
 from sealwatch.logging import get_logger
 
 log = get_logger(__name__)
@@ -130,14 +130,22 @@ def parse_position(topic: str, payload: bytes) -> GroupPosition | None:
 
 
 async def consume_group_positions(database_url: str, mqtt_url: str, stop: asyncio.Event) -> None:
-    """Subscribe to ``groups/+/position`` and keep ``mobile_groups`` current until ``stop`` is set."""
-    host, port = mqtt_host_port(mqtt_url)
+    """Subscribe to ``groups/+/position`` and keep ``mobile_groups`` current until ``stop`` is set.
+
+    ``mqtt_url`` carries the login that may read the groups' positions (the service account)."""
+    broker = mqtt_endpoint(mqtt_url)
     backoff = 0.5
     while not stop.is_set():
         try:
             async with (
                 await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn,
-                aiomqtt.Client(host, port, identifier=f"sealwatch-groups-{id(stop):x}") as client,
+                aiomqtt.Client(
+                    broker.host,
+                    broker.port,
+                    username=broker.username,
+                    password=broker.password,
+                    identifier=f"sealwatch-groups-{id(stop):x}",
+                ) as client,
             ):
                 await client.subscribe(POSITION_TOPIC, qos=1)
                 log.info("listening for group positions", topic=POSITION_TOPIC)

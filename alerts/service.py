@@ -43,6 +43,7 @@ from alerts.store import (
     fetch_one,
     fetch_tuples,
 )
+from alerts.storm_log import RaisedAlertLog
 from customs.errors import CustomsError
 from customs.transits import record_arrival
 from geofence.model import Observation
@@ -143,6 +144,7 @@ class AlertService:
         self._context_cache: dict[tuple[Any, ...], TransitContext] = {}
         self.memories = MemoryStore()
         self.stops = StopPolicy(settings)
+        self.raised_log = RaisedAlertLog()
 
     async def _get_pool(self) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
         async with self._pool_lock:
@@ -217,7 +219,7 @@ class AlertService:
                 self.memories.forget(transit_ids)
                 raise
         if events:
-            log.info("alert changes", count=len(events), changes=[f"{e.change}:{e.type}" for e in events][:20])
+            log.debug("alert changes", count=len(events), changes=[f"{e.change}:{e.type}" for e in events][:20])
         return events
 
     async def _prepare_stops(
@@ -430,8 +432,7 @@ class AlertService:
             conn, row["id"], "raised", None, "open", SYSTEM, now, {"severity": cond.severity, "t": t.isoformat()}
         )
         changes.add("raised", row)
-        log.info(
-            "alert raised",
+        self.raised_log.raised(
             alert_id=row["id"],
             type=cond.type,
             severity=cond.severity,
@@ -524,6 +525,7 @@ class AlertService:
                 await self.tick(self.clock())
             except Exception:  # a failed tick must not end the loop; the next one retries
                 log.exception("alert tick failed")
+            self.raised_log.flush()  # a storm's summary appears even when no further alert comes
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every_s)
 

@@ -35,10 +35,11 @@ from ingest.worker import IngestWorker
 from launcher.servers import Mosquitto
 from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.fixes import FixRecord
+from sealwatch.logging import configure_logging
 from sealwatch.wire import SigningKey, sign
 from store.db import connect
 from store.migrate import migrate
-from store.seal_keys import provision
+from store.seal_keys import provision_many
 
 SEALS = 2000
 
@@ -97,6 +98,8 @@ class Recorder:
         self.latencies: list[float] = []
         self.fix_times: list[float] = []  # per latency: the fix's scheduled publish time (epoch s)
         self.commits: list[tuple[float, int]] = []
+        self.cpu_s = 0.0  # the worker's CPU time (its process) from the first publish to the last commit
+        self.broker_cpu_s = 0.0  # the broker's, over the same time
         self.lock = threading.Lock()
 
     def record(self, times: list[datetime]) -> None:
@@ -127,18 +130,24 @@ class Recorder:
             "p50": statistics.median(lat),
             "p99": lat[int(len(lat) * 0.99) - 1],
             "max": lat[-1],
+            # CPU per stored fix: whether ingest itself works harder past saturation, or only gets
+            # less of the machine (the load generator and the broker take more at a higher offer).
+            "cpu_ms_per_1000": 1e6 * self.cpu_s / stored if stored else 0.0,
+            "broker_cpu_ms_per_1000": 1e6 * self.broker_cpu_s / stored if stored else 0.0,
         }
         print(
             f"  {name:<34} offered {offered:>7.0f}/s  stored {stored:>7d} in {span:5.1f}s"
             f" = {result['rate']:>7.0f} fixes/s"
             f"  latency p50 {result['p50'] * 1000:>7.0f} ms  p99 {result['p99'] * 1000:>7.0f} ms"
+            f"  CPU per 1,000 fixes: worker {result['cpu_ms_per_1000']:.0f} ms"
+            + (f", broker {result['broker_cpu_ms_per_1000']:.0f} ms" if self.broker_cpu_s else "")
         )
         return result
 
 
 def _provision(url: str) -> dict[str, SigningKey]:
     with connect(url) as conn:
-        return {seal: provision(conn, seal).signing_key for seal in (f"AZS-{i:06d}" for i in range(SEALS))}
+        return provision_many(conn, [f"AZS-{i:06d}" for i in range(SEALS)])
 
 
 def _publish(url: str, mqtt_url: str, schedule: Schedule) -> BaseProcess:
@@ -173,7 +182,20 @@ class PeakRss:
                     self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
 
 
-async def run_sealwatch(url: str, mqtt_url: str, schedule: Schedule) -> tuple[Recorder, float]:
+def _cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_sealwatch(
+    url: str, mqtt_url: str, schedule: Schedule, broker_pid: int | None = None
+) -> tuple[Recorder, float]:
     """The worker under test on the schedule; returns what it recorded and its peak RSS (MB)."""
     recorder = Recorder()
 
@@ -187,12 +209,16 @@ async def run_sealwatch(url: str, mqtt_url: str, schedule: Schedule) -> tuple[Re
         task = asyncio.create_task(worker.run(stop))
         await asyncio.wait_for(worker.subscribed.wait(), 15)
         proc = await asyncio.to_thread(_publish, url, mqtt_url, schedule)  # the worker keeps its connection
+        cpu_started = time.process_time()  # this process: the worker's loop and its writer thread
+        broker_started = _cpu_s(broker_pid)
         total = sum(int(rate * seconds) for rate, seconds in schedule)
         deadline = time.monotonic() + sum(seconds for _, seconds in schedule) * 6 + 30
         while worker.stats.stored < total and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a counter
             await asyncio.sleep(0.2)
         stop.set()
         await task
+        recorder.cpu_s = time.process_time() - cpu_started
+        recorder.broker_cpu_s = _cpu_s(broker_pid) - broker_started
     proc.join()
     return recorder, rss.peak_mb
 
@@ -241,7 +267,9 @@ def run_naive(url: str, mqtt_url: str, rate: float, seconds: float) -> dict[str,
     client.loop_start()
     time.sleep(0.5)
     proc = _publish(url, mqtt_url, [(rate, seconds)])
+    cpu_started = time.process_time()
     done.wait(seconds * 6 + 30)
+    recorder.cpu_s = time.process_time() - cpu_started
     client.loop_stop()
     client.disconnect()
     proc.join()
@@ -256,6 +284,7 @@ def main() -> None:
     parser.add_argument("--no-peer", action="store_true", help="skip the naive peer")
     parser.add_argument("--no-recovery", action="store_true", help="skip the overload-then-recovery run")
     args = parser.parse_args()
+    configure_logging("WARNING")  # the figures, not the worker's start-up lines
     admin = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     rates = [float(r) for r in args.rates.split(",")]
     print(
@@ -270,7 +299,9 @@ def main() -> None:
             for rate in rates:
                 with scratch_database(admin) as url:
                     prepare(url)
-                    recorder, rss = asyncio.run(run_sealwatch(url, broker.url, [(rate, args.seconds)]))
+                    schedule = [(rate, args.seconds)]
+                    pid = broker.process.pid if broker.process else None
+                    recorder, rss = asyncio.run(run_sealwatch(url, broker.url, schedule, pid))
                 results.append({**recorder.report(SEALWATCH, rate, args.seconds), "rss_mb": rss})
                 print(f"  {'':<34} peak RSS {rss:.0f} MB")
                 if not args.no_peer:
@@ -307,6 +338,16 @@ def summarize(results: list[dict[str, float]], naive: list[dict[str, float]]) ->
             f"  saturates at {first:,.0f} offered/s; at and above it: "
             + ", ".join(f"{r.get('rate', 0.0):,.0f}/s at {r['offered']:,.0f}" for r in above)
             + f"; lowest {held:.0%} of peak [floor 90 %: {'met' if held >= 0.9 else 'NOT met'}]"
+        )
+        print(
+            "  CPU per 1,000 fixes stored (worker / broker): "
+            + ", ".join(
+                f"{r.get('cpu_ms_per_1000', 0.0):.0f} / {r.get('broker_cpu_ms_per_1000', 0.0):.0f} ms"
+                f" at {r['offered']:,.0f}/s"
+                for r in results
+            )
+            + " (rising with the offer: that process works harder past saturation; flat: ingest only gets less"
+            " of the machine)"
         )
     else:
         print("  not saturated at the rates offered")

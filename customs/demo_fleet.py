@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import string
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ import psycopg
 from customs import lifecycle, risk, transits
 from customs.db import AnyConnection, Db, as_db
 from customs.declarations import Limits, iso6346_check_digit
+from customs.demo_copies import CHUNK, Copy, copy_times, release_copies
 from customs.lifecycle import Status
 from customs.permits import load_rules, required_types
 from customs.reference import OFFICE_KINDS, load_reference
@@ -62,6 +64,9 @@ CARRIERS: tuple[tuple[str, str], ...] = (
     ("Tabriz Road Transport", "IR10103456789"),
 )
 CURRENCIES = ("USD", "EUR", "AZN")
+# Seals released through the whole customs lifecycle; further seals of a large fleet copy them
+# (customs.demo_copies), which is what makes ten thousand seals a matter of seconds.
+TEMPLATES = 40
 
 
 def _plate(rng: random.Random, origin: str) -> str:
@@ -146,19 +151,42 @@ async def _issue_permits(db: Db, body: dict[str, Any], tag: str) -> None:
 
 
 async def release_demo_fleet_async(
-    conn: AnyConnection | Db, n: int, seed: int, settings: CustomsSettings | None = None
+    conn: AnyConnection | Db,
+    n: int,
+    seed: int,
+    settings: CustomsSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    between_chunks: Callable[[], None] | None = None,
+    templates_wanted: int = TEMPLATES,
 ) -> list[ReleasedTransit]:
-    """Register seals AZS-00001.. and release one monitored transit per seal (reusing active ones)."""
+    """Register seals AZS-00001.. and release one monitored transit per seal (reusing active ones);
+    ``progress(done, n)`` is called as seals are handled, ``between_chunks()`` between the
+    transactions of copied transits."""
     db = as_db(conn)
     cfg = settings or get_customs_settings()
     limits = Limits(max_items=cfg.max_items, max_seals=cfg.max_seals_per_transit)
-    out: list[ReleasedTransit] = []
+    out: dict[int, ReleasedTransit] = {}
     async with db.transaction():
         ref = await load_reference(db)
+        ids = [f"AZS-{index:05d}" for index in range(1, n + 1)]
+        known = {r["seal_id"] for r in await db.all("SELECT seal_id FROM seals WHERE seal_id = ANY(%s)", (ids,))}
+        taken = {r["lrn"] for r in await db.all("SELECT lrn FROM declarations WHERE lrn LIKE 'DEMO-%%'")}
     assert all(ref.offices.get(c) in OFFICE_KINDS for c in ("AZRBR", "AZBAK")), "reference data missing: migrate"
+    templates: list[tuple[str, str]] = []  # (transit id, origin country) released through the lifecycle
+    copies: list[tuple[int, Copy]] = []
     for index in range(1, n + 1):
+        if progress is not None:
+            progress(index - 1 - len(copies), n)
         seal_id = f"AZS-{index:05d}"
         rng = random.Random(seed * 1_000_003 + index)  # one stream per seal: reruns are reproducible
+        if seal_id not in known and len(templates) >= templates_wanted:
+            template, origin = templates[index % len(templates)]
+            submitted_at, released_at = copy_times(rng)
+            lrn = _free_lrn(f"DEMO-{seed}-{index:05d}", taken)
+            battery = round(rng.uniform(60, 100), 1)
+            plate = _plate(rng, origin)
+            copies.append((index, Copy(seal_id, lrn, battery, plate, template, submitted_at, released_at)))
+            continue
         async with db.transaction():
             active = await db.one(
                 """SELECT t.transit_id FROM transit_seals ts JOIN transits t ON t.transit_id = ts.transit_id
@@ -166,7 +194,7 @@ async def release_demo_fleet_async(
                 (seal_id,),
             )
             if active is not None:
-                out.append(released(await transits.get_transit(db, active["transit_id"])))
+                out[index] = released(await transits.get_transit(db, active["transit_id"]))
                 continue
             await db.run(
                 "INSERT INTO seals (seal_id, battery_pct) VALUES (%s, %s) ON CONFLICT (seal_id) DO NOTHING",
@@ -178,13 +206,7 @@ async def release_demo_fleet_async(
                 log.warning("demo seal skipped", seal_id=seal_id, status=seal["status"])
                 continue
             body = demo_body(rng, index, seed)
-            attempt = 0
-            while await db.one(
-                "SELECT 1 AS x FROM declarations WHERE declarant_tin = %s AND lrn = %s",
-                (body["declarant"]["tin"], body["lrn"]),
-            ):
-                attempt += 1  # an earlier run left this LRN (e.g. its transit was closed): lodge a new one
-                body["lrn"] = f"DEMO-{seed}-{index:05d}-{attempt}"
+            body["lrn"] = _free_lrn(body["lrn"], taken)  # an earlier run left this LRN (its transit closed)
             await _issue_permits(db, body, body["lrn"])
             # Trucks released over the last few hours, so the demo map starts with a spread-out fleet.
             released_at = datetime.now(UTC) - timedelta(minutes=rng.uniform(0, 150))
@@ -199,11 +221,64 @@ async def release_demo_fleet_async(
             view = await transits.release(
                 db, lodged.declaration_id, cfg, rng, seal_ids=[seal_id], monitor_all=True, now=released_at, actor="demo"
             )
-            out.append(released(view))
-    log.info("demo fleet released", transits=len(out), requested=n, seed=seed)
-    return out
+            out[index] = released(view)
+            templates.append((view.transit_id, str(body["origin_country"])))
+    done = n - len(copies)
+    for start in range(0, len(copies), CHUNK):
+        chunk = copies[start : start + CHUNK]
+        for (index, _), transit in zip(chunk, await release_copies(db, [c for _, c in chunk]), strict=True):
+            out[index] = transit
+        if progress is not None:
+            progress(done + start + len(chunk), n)
+        if between_chunks is not None:
+            between_chunks()
+    result = [out[index] for index in sorted(out)]
+    if progress is not None:
+        progress(n, n)
+    log.info("demo fleet released", transits=len(result), requested=n, seed=seed, copies=len(copies))
+    return result
 
 
-def release_demo_fleet(conn: psycopg.Connection[Any], n: int, seed: int) -> list[ReleasedTransit]:
-    """Synchronous entry point for the demo runner (commits per transit)."""
-    return asyncio.run(release_demo_fleet_async(conn, n, seed))
+def _free_lrn(lrn: str, taken: set[str]) -> str:
+    """``lrn``, or with a suffix when an earlier run used it; marks the result taken."""
+    candidate, attempt = lrn, 0
+    while candidate in taken:
+        attempt += 1
+        candidate = f"{lrn}-{attempt}"
+    taken.add(candidate)
+    return candidate
+
+
+def release_demo_fleet(
+    conn: psycopg.Connection[Any],
+    n: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+    templates: int = TEMPLATES,
+) -> list[ReleasedTransit]:
+    """Synchronous entry point for the demo runner (commits per transit, or per chunk of copies)."""
+    return asyncio.run(
+        release_demo_fleet_async(
+            conn,
+            n,
+            seed,
+            progress=progress,
+            between_chunks=lambda: _vacuum_audit_head(conn),
+            templates_wanted=templates,
+        )
+    )
+
+
+def _vacuum_audit_head(conn: psycopg.Connection[Any]) -> None:
+    """Vacuum the audit chain's one-row head: every audited row rewrites it, and thousands of dead
+    versions between autovacuum runs made each later write slower (a fleet's start-up slowed
+    sixfold). Best effort: a role that does not own the table only gets a notice."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return
+    conn.autocommit = True
+    try:
+        conn.execute("VACUUM audit_chain")
+    except psycopg.Error as exc:
+        log.debug("audit head not vacuumed", error=str(exc))
+    finally:
+        conn.autocommit = False

@@ -92,7 +92,7 @@ async def assign(
     except psycopg.errors.UniqueViolation as exc:
         # The constraint caught a seal already on an open transit: lose the race cleanly.
         raise NoFreeSealError(f"no free seal: seal was taken by another transit ({exc.diag.constraint_name})") from exc
-    log.info("seals assigned", transit_id=transit_id, seals=chosen)
+    log.debug("seals assigned", transit_id=transit_id, seals=chosen)
     return chosen
 
 
@@ -129,5 +129,5 @@ async def release_seals(db: Db, transit_id: str, at: datetime) -> list[str]:
            WHERE seal_id = ANY(%s) AND current_transit_id = %s""",
         (seal_ids, transit_id),
     )
-    log.info("seals returned", transit_id=transit_id, seals=seal_ids)
+    log.debug("seals returned", transit_id=transit_id, seals=seal_ids)
     return seal_ids

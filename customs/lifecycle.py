@@ -136,7 +136,7 @@ async def transition(
            VALUES (%s, %s, %s, %s, %s, %s)""",
         (declaration_id, current.value, to.value, at, actor, reason),
     )
-    log.info("declaration status", declaration_id=declaration_id, frm=current.value, to=to.value, actor=actor)
+    log.debug("declaration status", declaration_id=declaration_id, frm=current.value, to=to.value, actor=actor)
     return current
 
 
@@ -210,7 +210,7 @@ async def _insert(db: Db, decl: Declaration, body: object, at: datetime, actor: 
         "VALUES (%s, NULL, 'submitted', %s, %s)",
         (declaration_id, at, actor),
     )
-    log.info("declaration lodged", declaration_id=declaration_id, declarant=decl.declarant.tin, items=len(decl.items))
+    log.debug("declaration lodged", declaration_id=declaration_id, declarant=decl.declarant.tin, items=len(decl.items))
     return declaration_id
 
 

@@ -157,7 +157,7 @@ async def check_items(
             "INSERT INTO permit_usages (permit_id, declaration_id, item_no, quantity_kg) VALUES (%s, %s, %s, %s)",
             (a.permit_id, declaration_id, a.item_no, a.quantity_kg),
         )
-    log.info("permits drawn", declaration_id=declaration_id, allocations=len(allocations))
+    log.debug("permits drawn", declaration_id=declaration_id, allocations=len(allocations))
     return allocations, []
 
 

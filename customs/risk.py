@@ -262,7 +262,7 @@ async def assess(
         ),
     )
     assert row is not None
-    log.info(
+    log.debug(
         "risk assessed",
         declaration_id=declaration_id,
         score=result.score,

@@ -162,7 +162,7 @@ async def release(
             db, declaration_id, Status.RELEASED, at=at, actor=actor, reason=f"{assessment.channel.value} channel"
         )
         await notify(db, TRANSITS_CHANNEL, transit_id)
-    log.info("transit released", transit_id=transit_id, declaration_id=declaration_id, monitored=monitored)
+    log.debug("transit released", transit_id=transit_id, declaration_id=declaration_id, monitored=monitored)
     return await get_transit(db, transit_id)
 
 

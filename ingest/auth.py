@@ -176,7 +176,8 @@ class KeyCache:
             out.origins.extend((reject.topic, reject.payload) for _ in again.records)
             out.rejects.extend(again.rejects)
         if changed:
-            log.info("seal keys found at commit time", seals=sorted(changed))
+            log.info("seal keys found at commit time", seals=len(changed))
+            log.debug("seal keys found at commit time", seal_ids=sorted(changed))
         return out
 
 

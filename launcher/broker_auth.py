@@ -1,9 +1,11 @@
 """Broker accounts and ACL for the secured Mosquitto (config/mosquitto-secure.conf).
 
-Seals log in with username = seal id and may only publish ``seals/<id>/telemetry``; mobile
-groups log in with username = group id and may only read ``alerts/groups/<id>``; the ingest
-account reads ``seals/#``; the service account writes ``alerts/groups/#``. Passwords are hashed
-by ``mosquitto_passwd -U`` (the plain text file exists only until it is hashed, mode 0600).
+One account per role. Seals log in with username = seal id and may only publish
+``seals/<id>/telemetry``; mobile groups log in with username = group id and may only publish
+``groups/<id>/position`` and read ``alerts/groups/<id>`` (and below); the ingest account reads
+``seals/#``; the service account (alerts: dispatch outbox, group positions) writes
+``alerts/groups/#`` and reads ``groups/+/position``. Passwords are hashed by
+``mosquitto_passwd -U`` (the plain text file exists only until it is hashed, mode 0600).
 """
 
 from __future__ import annotations
@@ -70,7 +72,14 @@ class BrokerAccounts:
 def acl_text(accounts: BrokerAccounts) -> str:
     template = ACL_TEMPLATE.read_text(encoding="utf-8")
     text = template.replace("user sealwatch-ingest\n", f"user {accounts.ingest_user}\n")
-    return text.replace("user sealwatch-service\n", f"user {accounts.service_user}\n")
+    text = text.replace("user sealwatch-service\n", f"user {accounts.service_user}\n")
+    # Group ids match GROUP_ID_PATTERN (no spaces, slashes or wildcards): safe inside a topic line.
+    blocks = [
+        f"\nuser {group}\ntopic write groups/{group}/position\n"
+        f"topic read alerts/groups/{group}\ntopic read alerts/groups/{group}/#\n"
+        for group in sorted(accounts.groups)
+    ]
+    return text + "".join(blocks)
 
 
 def write_password_file(path: Path, logins: Mapping[str, str]) -> None:

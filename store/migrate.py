@@ -155,7 +155,7 @@ def migrate(url: str, storage: str = "auto") -> list[Migration]:
                         "INSERT INTO schema_migrations (version, name, variant, checksum) VALUES (%s, %s, %s, %s)",
                         (migration.version, migration.name, migration.variant, migration.checksum),
                     )
-                log.info(
+                log.debug(
                     "migration applied",
                     version=migration.version,
                     name=migration.name,
@@ -167,6 +167,8 @@ def migrate(url: str, storage: str = "auto") -> list[Migration]:
             # session then, and unlocking would only replace the real error with "connection closed".
             if not conn.closed:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    if applied:
+        log.info("migrations applied", count=len(applied), latest=applied[-1].version)
     return applied
 
 

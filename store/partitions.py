@@ -67,7 +67,7 @@ def ensure_partitions(conn: psycopg.Connection[dict[str, object]], days: Iterabl
             )
             created.append(day)
     if created:
-        log.info("partitions created", days=[d.isoformat() for d in created])
+        log.debug("partitions created", days=[d.isoformat() for d in created])
     return created
 
 

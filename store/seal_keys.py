@@ -123,6 +123,11 @@ _INSERT = """INSERT INTO seal_keys (seal_id, kid, secret, secret_enc) VALUES (%s
 _RETIRE = """UPDATE seal_keys SET revoked_at = now() + make_interval(secs => %s)
              WHERE seal_id = %s AND kid <> %s AND (revoked_at IS NULL OR revoked_at > now() + make_interval(secs => %s))
              RETURNING revoked_at"""
+_INSERT_MANY = "INSERT INTO seal_keys (seal_id, kid, secret, secret_enc) VALUES (%s, %s, %s, %s)"
+_RETIRE_MANY = """UPDATE seal_keys k SET revoked_at = now() + make_interval(secs => %s)
+             FROM unnest(%s::text[], %s::text[]) AS new(seal_id, kid)
+             WHERE k.seal_id = new.seal_id AND k.kid <> new.kid
+               AND (k.revoked_at IS NULL OR k.revoked_at > now() + make_interval(secs => %s))"""
 _LIST = "SELECT seal_id, kid, created_at, revoked_at FROM seal_keys WHERE seal_id = %s ORDER BY created_at, kid"
 _REVOKE = """UPDATE seal_keys SET revoked_at = now()
              WHERE seal_id = %s AND kid = %s AND (revoked_at IS NULL OR revoked_at > now())
@@ -158,8 +163,29 @@ def provision(
     assert row is not None
     grace_s = _grace_s(grace)
     retired = conn.execute(_RETIRE, (grace_s, seal_id, kid, grace_s)).fetchall()
-    log.info("seal key issued", seal_id=seal_id, kid=kid, rotated=len(retired), encrypted=box.encrypting)
+    log.debug("seal key issued", seal_id=seal_id, kid=kid, rotated=len(retired), encrypted=box.encrypting)
     return _issued(seal_id, kid, secret, row["created_at"], retired)
+
+
+def provision_many(
+    conn: psycopg.Connection[dict[str, Any]],
+    seal_ids: Sequence[str],
+    *,
+    grace: timedelta | None = None,
+    box: SecretBox | None = None,
+) -> dict[str, SigningKey]:
+    """``provision`` for many seals in a few statements (a fleet's start-up); the caller commits."""
+    for seal_id in seal_ids:
+        _check_seal_id(seal_id)
+    box = box or SecretBox.from_settings(get_settings())
+    keys = {seal_id: SigningKey(new_kid(), new_secret()) for seal_id in seal_ids}
+    rows = [(seal_id, key.kid, *box.seal(key.secret)) for seal_id, key in keys.items()]
+    with conn.cursor() as cur:
+        cur.executemany(_INSERT_MANY, rows)
+    grace_s = _grace_s(grace)
+    conn.execute(_RETIRE_MANY, (grace_s, list(keys), [k.kid for k in keys.values()], grace_s))
+    log.info("seal keys issued", seals=len(keys), encrypted=box.encrypting)
+    return keys
 
 
 async def aprovision(
@@ -179,7 +205,7 @@ async def aprovision(
     assert row is not None
     grace_s = _grace_s(grace)
     retired = await (await cur.execute(_RETIRE, (grace_s, seal_id, kid, grace_s))).fetchall()
-    log.info("seal key issued", seal_id=seal_id, kid=kid, rotated=len(retired), encrypted=box.encrypting)
+    log.debug("seal key issued", seal_id=seal_id, kid=kid, rotated=len(retired), encrypted=box.encrypting)
     return _issued(seal_id, kid, secret, row["created_at"], retired)
 
 

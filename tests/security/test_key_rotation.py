@@ -13,7 +13,7 @@ from ingest.decode import DecodeLimits, Reason, decode
 from ingest.worker import IngestWorker
 from launcher.servers import Mosquitto
 from sealwatch.wire import telemetry_topic
-from store.seal_keys import SecretBox, load_verification_keys, provision, revoke
+from store.seal_keys import SecretBox, load_verification_keys, provision, provision_many, revoke
 from tests.helpers import (
     RunningWorker,
     SealKeys,
@@ -68,6 +68,20 @@ def test_a_second_rotation_does_not_extend_an_expiring_key(migrated_db: str) -> 
         provision(conn, SEAL, grace=timedelta(days=2))
         rows = conn.execute("SELECT revoked_at FROM seal_keys WHERE kid = %s", (first.kid,)).fetchall()
     assert rows[0]["revoked_at"] < datetime.now(UTC) + timedelta(minutes=6)
+
+
+def test_keys_issued_in_bulk_rotate_like_one_by_one(migrated_db: str) -> None:
+    with psycopg.connect(migrated_db, row_factory=dict_row) as conn:
+        old = provision(conn, SEAL).signing_key
+        keys = provision_many(conn, [SEAL, "AZS-ROTATE2"], grace=timedelta(hours=1))
+        rows = conn.execute("SELECT kid, revoked_at FROM seal_keys WHERE seal_id = %s", (SEAL,)).fetchall()
+    ending = {r["kid"]: r["revoked_at"] for r in rows}
+    assert ending[keys[SEAL].kid] is None  # the new key
+    assert ending[old.kid] is not None and ending[old.kid] < datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    ring = _ring(migrated_db)
+    now = datetime.now(UTC)
+    assert _reasons(ring, signed_single(SEAL, make_fix(1, now), keys[SEAL]), now) == []
+    assert _reasons(ring, signed_single(SEAL, make_fix(2, now), old), now) == []  # within the grace period
 
 
 def test_revoked_key_fails_at_once(migrated_db: str) -> None:
