@@ -27,7 +27,7 @@ async def dispatched_alert(url: str, service: AlertService, client: httpx.AsyncC
     [alert] = rows(url, "SELECT id FROM alerts")
     now = datetime.now(UTC)
     with psycopg.connect(url, row_factory=dict_row) as conn:  # the truck's latest fix, a bit further east
-        FixWriter(conn, "native").write(
+        FixWriter(conn).write(
             [FixRecord(tr.seal_id, 99, now, 40.85, 46.2, 35.0, 90.0, 9, 0.9, 80.0, "opened", now)], []
         )
     add_group(url, "G1", 40.70, 46.30)

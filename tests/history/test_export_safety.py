@@ -75,7 +75,7 @@ def test_a_failure_mid_stream_is_seen_by_the_client(server: tuple[str, dict[str,
         for i in range(300_000)
     ]
     with psycopg.connect(day.url, row_factory=dict_row) as conn:
-        FixWriter(conn, "native").write(fixes, [])
+        FixWriter(conn).write(fixes, [])
     params = {
         "format": "csv",
         "seal_id": seal,

@@ -35,7 +35,7 @@ async def dispatched(url: str) -> int:
         await service.on_batch([fix(tr.seal_id, 10, lat=SHAMKIR_EAST[0], lon=SHAMKIR_EAST[1], state="opened")], [])
     now = datetime.now(UTC)
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        FixWriter(conn, "native").write(
+        FixWriter(conn).write(
             [FixRecord(tr.seal_id, 99, now, 40.85, 46.20, 35.0, 90.0, 9, 0.9, 80.0, "opened", now)], []
         )
         conn.execute("INSERT INTO mobile_groups VALUES ('G1', 'Ganja mobile group 1', 40.70, 46.30, true, %s)", (now,))

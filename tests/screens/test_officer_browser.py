@@ -93,7 +93,7 @@ async def test_officer_works_a_declaration_from_the_queue_to_release(
         ).fetchone()
         assert transit is not None and transit["seal_id"] == "AZS-70002"
         now = datetime.now(UTC)  # the seal reports from the truck
-        FixWriter(conn, "native").write(
+        FixWriter(conn).write(
             [FixRecord("AZS-70002", 1, now, 41.33, 45.08, 20.0, 90.0, 9, 0.9, 70.0, "closed", now)], []
         )
         conn.commit()
