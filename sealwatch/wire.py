@@ -37,6 +37,12 @@ WIRE_VERSION = 1
 TOPIC_PREFIX = "seals"
 SEAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
 MAX_BATCH_FIXES = 1000
+# The largest message the receiver accepts, in bytes. The largest valid batch (1000 fixes with
+# 17-digit floats, offset timestamps with nanoseconds, the longest seal id and kid) is about
+# 275 KB compact and 365 KB indented; the broker's own limit (config/mosquitto*.conf,
+# message_size_limit 1 MiB) sits above this one, so an oversized message is dead-lettered
+# (too_large) instead of being dropped silently by the broker.
+MAX_MESSAGE_BYTES = 512 * 1024
 KID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 SIG_BYTES = 32  # HMAC-SHA256
 SECRET_BYTES = 32
