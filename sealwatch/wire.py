@@ -95,7 +95,11 @@ class Fix(BaseModel):
     @field_validator("t")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # e.g. 0001-01-01T00:00:00+23:59: a valid date whose UTC instant is before year 1.
+            raise ValueError("t is outside the range of dates in UTC (years 1 to 9999)") from None
 
 
 class Envelope(BaseModel):

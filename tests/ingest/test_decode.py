@@ -190,3 +190,16 @@ def test_v1_strict_applies_to_each_fix_of_a_batch() -> None:
 def test_whole_numbers_are_valid_floats() -> None:
     out = decode(TOPIC, _good(lat=40, lon=50, battery_pct=100, hdop=1), NOW, LIMITS)
     assert out.rejects == [] and (out.records[0].lat, out.records[0].lon) == (40.0, 50.0)
+
+
+@pytest.mark.parametrize("t", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"])
+def test_a_time_whose_utc_instant_is_outside_the_calendar_is_invalid_payload_not_internal_error(t: str) -> None:
+    out = decode(TOPIC, _good(t=t), NOW, LIMITS)
+    [reject] = out.rejects
+    assert reject.reason is Reason.INVALID_PAYLOAD
+    assert reject.detail.startswith("t:") and "outside the range" in reject.detail
+    batch = orjson.loads(batch_payload("AZS-000001", [make_fix(1, NOW), make_fix(2, NOW)]))
+    batch["fixes"][0]["t"] = t
+    out = decode(TOPIC, orjson.dumps(batch), NOW, LIMITS)
+    assert [r.seq for r in out.records] == [2]
+    assert [(r.reason, r.detail.split(":")[0]) for r in out.rejects] == [(Reason.INVALID_PAYLOAD, "fixes.0.t")]
