@@ -134,6 +134,9 @@ def create_app(settings: Settings) -> FastAPI:
             open=False,
             connection_class=AsyncConnection[DictRow],
             reset=reset_actor,
+            # A connection is checked as it is handed out: after a database restart the pool holds
+            # dead ones, and without the check each would fail one request.
+            check=AsyncConnectionPool.check_connection,
         )
         await pool.open()
         app.state.pool = pool
