@@ -31,7 +31,7 @@ async def test_after_the_pools_connections_are_killed_the_very_next_requests_suc
     migrated_db: str, broker: Mosquitto
 ) -> None:
     ensure_user(migrated_db, "op", Role.OPERATOR)
-    app = create_app(Settings(database_url=migrated_db, mqtt_url=broker.url))  # type: ignore[call-arg]
+    app = create_app(Settings(database_url=migrated_db, mqtt_url=broker.url))
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
