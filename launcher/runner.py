@@ -198,6 +198,8 @@ def run_api(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # The API reads X-Forwarded-For itself, from SEALWATCH_TRUSTED_PROXIES only (api.client_address).
+        proxy_headers=False,
     )
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -81,6 +82,25 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # sealwatch demo: the demo operator's password; unset means a random one, printed at start.
     demo_password: SecretStr | None = None
+    # Reverse proxies in front of the API (comma-separated addresses or CIDRs). Only from these is
+    # X-Forwarded-For believed: the client is its right-most address that is not a trusted proxy.
+    # Empty: the client is the socket peer and X-Forwarded-For is ignored.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ip_network(part.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"not an address or CIDR: {part.strip()!r}") from exc
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip())
 
     @field_validator("display_tz")
     @classmethod
