@@ -59,7 +59,7 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 def _maintain_storage(url: str, settings: Settings) -> None:
-    from store import partitions
+    from store import dead_letters, partitions
     from store.db import connect
     from store.migrate import storage_mode
 
@@ -71,6 +71,7 @@ def _maintain_storage(url: str, settings: Settings) -> None:
             ahead_days=settings.partitions_ahead_days,
             compress_after_days=settings.compress_after_days,
         )
+        dead_letters.sweep(conn, dead_letters.DeadLetterLimits.of(settings))
 
 
 def _refresh_aggregates(url: str) -> None:

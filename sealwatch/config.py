@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     key_encryption_key: SecretStr | None = None
     # A fix whose seq is this far or more below the seal's highest stored seq is a replay.
     replay_window_seq: int = Field(default=100_000, ge=1)
+    # The dead-letter store's bounds (store/dead_letters.py): rows older than this are dropped, each
+    # source (seals/<seal id>) keeps its newest rows, all rows keep at most this much payload, and a
+    # payload above the cap is kept truncated (its size and sha256 with it).
+    dead_letter_retention_days: int = Field(default=14, ge=1)
+    dead_letter_max_per_source: int = Field(default=1000, ge=1)
+    dead_letter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    dead_letter_payload_max_bytes: int = Field(default=16 * 1024, ge=64)
 
     # API / map.
     api_host: str = "127.0.0.1"
