@@ -95,4 +95,5 @@ def test_a_slow_run_spanning_exactly_stop_min_seconds_is_a_stop(span: float) -> 
 
 @pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE", "derandomized") != "derandomized", reason="exploring")
 def test_property_tests_run_derandomized() -> None:
-    assert settings.default.derandomize and settings.default.database is None
+    current = settings.default
+    assert current is not None and current.derandomize and current.database is None
