@@ -223,4 +223,8 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://sealwatch.example/schemas/telemetry-v1.schema.json"
     schema["title"] = "sealwatch seal telemetry, wire format v1"
+    schema["description"] = (
+        f"One message is at most {MAX_MESSAGE_BYTES} bytes of JSON (larger ones are dead-lettered too_large);"
+        f" a batch holds at most {MAX_BATCH_FIXES} fixes."
+    )
     return schema
