@@ -5,7 +5,8 @@ ways: a payload longer than ``payload_max_bytes`` is kept truncated (with its si
 each source (``seals/<seal id>``, the topic's first two levels) keeps its newest
 ``max_per_source`` rows; and all rows together keep at most ``max_bytes`` of payload, and none
 older than ``retention_days``. The per-source bound is applied as dead letters are written; age
-and total bytes then too (by one writer at a time) and by the hourly maintenance pass. Every
+and total bytes by a writer at most every ``sweep_every_s`` (one writer at a time) and by the
+hourly maintenance pass. Every
 dropped row is counted in ``dead_letter_drops`` by cause (``/api/dead-letters/dropped``) and in
 the ``sealwatch_dead_letters_dropped_total`` metric.
 """
@@ -39,6 +40,8 @@ class DeadLetterLimits:
     max_per_source: int = 1000
     max_bytes: int = 256 * 1024 * 1024
     payload_max_bytes: int = 16 * 1024
+    # A writer sweeps age and total bytes at most this often (the total is a scan of the table).
+    sweep_every_s: float = 10.0
 
     @classmethod
     def of(cls, settings: Settings) -> DeadLetterLimits:

@@ -8,6 +8,7 @@ rolls a seal's position back.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -81,6 +82,7 @@ class FixWriter:
         self.conn = conn
         self.mode = mode or storage_mode(conn)
         self.dead_letter_limits = dead_letter_limits or DeadLetterLimits()
+        self._next_sweep = 0.0
         self._known_days: set[date] = set()
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS fixes_stage (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -116,9 +118,10 @@ class FixWriter:
                     cur.execute(_UPSERT_LATEST)
             if dead_letters:
                 write_dead_letters(self.conn, dead_letters, source, self.dead_letter_limits)
-        if dead_letters:
-            # After the commit, in its own transaction; skipped while another writer sweeps.
+        if dead_letters and time.monotonic() >= self._next_sweep:
+            # In its own (sub)transaction after the write; skipped while another writer sweeps.
             dead_letter_store.sweep(self.conn, self.dead_letter_limits)
+            self._next_sweep = time.monotonic() + self.dead_letter_limits.sweep_every_s
         return WriteResult(len(new_keys), len(records) - len(new_keys), len(dead_letters), new_keys)
 
     def forget_partitions(self) -> None:

@@ -70,7 +70,7 @@ def _rejects(topics: list[str], size: int = 2048) -> list[Reject]:
 
 
 def test_many_sources_are_held_to_the_total_bytes_bound(migrated_db: str) -> None:
-    limits = DeadLetterLimits(max_per_source=1000, max_bytes=20 * 1024, payload_max_bytes=1024)
+    limits = DeadLetterLimits(max_per_source=1000, max_bytes=20 * 1024, payload_max_bytes=1024, sweep_every_s=0)
     with connect(migrated_db) as conn:
         writer = FixWriter(conn, dead_letter_limits=limits)
         for n in range(4):  # a flood over 200 seal ids, in four batches
