@@ -82,3 +82,19 @@ async def test_login_console_and_docs_load_without_csp_violations(base_url: str,
     csp_errors = [e for e in errors if "Content Security Policy" in e or "Refused to" in e]
     assert csp_errors == []
     assert errors == []
+
+
+WORKSPACE_PAGES = ["/officer", "/auditor", "/auditor/trs", "/auditor/alerts", "/group", "/declarant", "/declarant/new"]
+
+
+async def test_every_workspace_page_loads_without_csp_violations(base_url: str, migrated_db: str, page: Page) -> None:
+    ensure_user(migrated_db, "admin", "admin")
+    await page.add_init_script(RECORD_VIOLATIONS)
+    errors = _watch(page)
+    await login(page, base_url, "admin", PASSWORD)
+    for path in WORKSPACE_PAGES:
+        response = await page.goto(f"{base_url}{path}")
+        assert response is not None and response.status == 200, path
+        await page.wait_for_load_state("networkidle")
+        assert await _violations(page) == [], path
+    assert [e for e in errors if "Content Security Policy" in e or "Refused to" in e] == []
