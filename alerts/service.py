@@ -156,6 +156,7 @@ class AlertService:
                     kwargs={"row_factory": dict_row},
                     open=False,
                     connection_class=AsyncConnection[DictRow],
+                    check=AsyncConnectionPool.check_connection,  # dead after a database restart
                 )
                 await pool.open()
                 self._pool = pool

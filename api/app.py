@@ -38,6 +38,7 @@ from api import (
     users_routes,
 )
 from api.deps import reset_actor
+from api.security import SecurityHeadersMiddleware, csp_nonce, tile_origin
 from maps.live import STATIC_DIR
 from sealwatch import __version__
 from sealwatch.config import Settings
@@ -134,6 +135,9 @@ def create_app(settings: Settings) -> FastAPI:
             open=False,
             connection_class=AsyncConnection[DictRow],
             reset=reset_actor,
+            # A connection is checked as it is handed out: after a database restart the pool holds
+            # dead ones, and without the check each would fail one request.
+            check=AsyncConnectionPool.check_connection,
         )
         await pool.open()
         app.state.pool = pool
@@ -164,15 +168,18 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
+    async def docs(request: Request) -> HTMLResponse:
         # Swagger UI's assets are vendored (npm swagger-ui-dist) and served here: /docs works offline.
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="sealwatch API",
             swagger_js_url=f"{SWAGGER_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{SWAGGER_URL}/swagger-ui.css",
             swagger_favicon_url=f"{SWAGGER_URL}/favicon-32x32.png",
         )
+        # Its one inline script (the start) runs under the page's CSP nonce.
+        html = bytes(page.body).decode("utf-8").replace("<script>", f'<script nonce="{csp_nonce(request)}">')
+        return HTMLResponse(html)
 
     _add_security(app)
     missing = auth.missing_rules(list(app.routes))
@@ -180,6 +187,9 @@ def create_app(settings: Settings) -> FastAPI:
         raise RuntimeError(f"routes without an access rule in api.auth.ACCESS: {', '.join(missing)}")
     # Responses the console polls (units, alerts, GeoJSON) shrink several times over; streams are left alone.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Outermost: headers on every response, compressed or not, errors and static files included.
+    origin = tile_origin(settings.tile_url)
+    app.add_middleware(SecurityHeadersMiddleware, img_sources=(origin,) if origin else ())
     # The pages' Leaflet, plugins and own JS/CSS are served locally so they work offline.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -70,6 +70,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/seals/{seal_id}"): _rule(READ, OFF),
     ("GET", "/api/seals/{seal_id}/track"): _rule(READ),
     ("GET", "/api/dead-letters"): _rule(READ),
+    ("GET", "/api/dead-letters/dropped"): _rule(READ),
     ("GET", "/metrics"): _rule(OP, ADM, scrape=True),
     # customs reference data (declarants need routes and zones to fill a declaration)
     ("GET", "/api/zones"): _rule(READ, OFF, DEC),

@@ -59,7 +59,11 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+23:59 is a valid ISO time whose UTC instant is before year 1.
+        raise ValueError("the time is outside the range of dates in UTC (years 1 to 9999)") from None
 
 
 # A timezone-aware time normalised to UTC on the way in: any valid ISO offset is accepted, and what

@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from alerts import lifecycle
 from alerts.briefing import brief, truck_facts
 from alerts.groups import GroupPosition, upsert_position
 from alerts.store import ALERT_COLUMNS, fetch_all, fetch_one
 from api.auth import CurrentUser
-from api.deps import Conn
+from api.deps import Conn, UtcDatetime
 from maps.vocabulary import words
 from store.users import Role, User
 
@@ -34,7 +34,7 @@ class PositionIn(BaseModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000)
-    t: AwareDatetime | None = Field(default=None, description="when the phone measured it (default: now)")
+    t: UtcDatetime | None = Field(default=None, description="when the phone measured it (default: now)")
     available: bool = True
 
 
@@ -86,7 +86,7 @@ async def group_dispatches(conn: Conn, user: CurrentUser) -> dict[str, Any]:
 async def group_position(body: PositionIn, conn: Conn, user: CurrentUser) -> dict[str, Any]:
     """The group's position from the officer's phone (a newer stored position is kept)."""
     group_id = _group_of(user)
-    t = body.t.astimezone(UTC) if body.t else datetime.now(UTC)
+    t = body.t or datetime.now(UTC)
     if t > datetime.now(UTC) + timedelta(minutes=5):
         raise HTTPException(status_code=422, detail="the position's time is in the future")
     stored = await upsert_position(

@@ -24,6 +24,7 @@ from api.auth import (
     session_token,
     set_session_cookie,
 )
+from api.client_address import client_address
 from api.deps import Conn, SettingsDep, get_pool
 from api.web import home_of, render, translate
 from maps.i18n import LANG_COOKIE, LOCALES, N_
@@ -79,7 +80,7 @@ async def login_form(request: Request, conn: Conn, settings: SettingsDep) -> Res
         return _login_page(
             request, next_path, N_("Enter your user name and password."), username, status.HTTP_401_UNAUTHORIZED
         )
-    ip = request.client.host if request.client else "unknown"
+    ip = client_address(request, settings.trusted_proxy_networks)
     outcome = await users.login(conn, username, password, ip, timedelta(seconds=settings.session_ttl_s))
     if outcome.retry_after_s is not None:
         page = _login_page(request, next_path, N_("Too many failed attempts. Try again later."), username, 429)

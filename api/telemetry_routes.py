@@ -22,6 +22,7 @@ from api.deps import Conn, SettingsDep, UtcDatetime, get_pool
 from maps.seal_status import STATUS_COLORS, SealStatus, classify
 from sealwatch.config import Settings, mqtt_host_port
 from sealwatch.logging import get_logger
+from store import dead_letters
 
 log = get_logger(__name__)
 
@@ -139,7 +140,27 @@ class DeadLetterOut(BaseModel):
     topic: str | None
     reason: str
     detail: str
-    payload: str = Field(description="raw bytes decoded as UTF-8, undecodable bytes replaced with U+FFFD")
+    payload: str = Field(
+        description="raw bytes decoded as UTF-8, undecodable bytes replaced with U+FFFD; truncated above the"
+        " store's cap (SEALWATCH_DEAD_LETTER_PAYLOAD_MAX_BYTES)"
+    )
+    payload_size: int | None = Field(description="length of the payload as received, in bytes")
+    payload_sha256: str | None = Field(description="hex sha256 of the payload as received")
+    truncated: bool = Field(description="the payload stored is shorter than the one received")
+
+
+class DroppedOut(BaseModel):
+    messages: int
+    bytes: int = Field(description="stored payload bytes of the dropped rows")
+    last_at: datetime | None
+
+
+class DeadLetterDropsOut(BaseModel):
+    """What the dead-letter store's bounds dropped since it was created, by cause."""
+
+    age: DroppedOut
+    per_source: DroppedOut
+    total_bytes: DroppedOut
 
 
 # ---- health ----
@@ -344,8 +365,8 @@ async def list_dead_letters(
     where = "WHERE reason = %s" if reason is not None else ""
     params: tuple[object, ...] = (reason, limit) if reason is not None else (limit,)
     cur = await conn.execute(
-        "SELECT id, received_at, source, topic, reason, detail, payload FROM dead_letters"
-        f" {where} ORDER BY received_at DESC, id DESC LIMIT %s",
+        "SELECT id, received_at, source, topic, reason, detail, payload, payload_size, payload_sha256"
+        f" FROM dead_letters {where} ORDER BY received_at DESC, id DESC LIMIT %s",
         params,
     )
     return [
@@ -357,9 +378,19 @@ async def list_dead_letters(
             reason=row["reason"],
             detail=row["detail"],
             payload=bytes(row["payload"]).decode("utf-8", errors="replace"),
+            payload_size=row["payload_size"],
+            payload_sha256=bytes(row["payload_sha256"]).hex() if row["payload_sha256"] is not None else None,
+            truncated=row["payload_size"] is not None and row["payload_size"] > len(row["payload"]),
         )
         for row in await cur.fetchall()
     ]
+
+
+@router.get("/api/dead-letters/dropped", response_model=DeadLetterDropsOut, tags=["operations"])
+async def dead_letter_drops(conn: Conn) -> DeadLetterDropsOut:
+    """How many dead letters the store's bounds (age, per source, total bytes) dropped, by cause."""
+    cur = await conn.execute("SELECT cause, messages, bytes, last_at FROM dead_letter_drops")
+    return DeadLetterDropsOut.model_validate(dead_letters.drops(await cur.fetchall()))
 
 
 # ---- metrics ----

@@ -1,8 +1,8 @@
 """Sessions, users and audit verification.
 
 ``POST /api/auth/login`` exchanges a name and password for an opaque session token (returned in
-the JSON and set as an HttpOnly, SameSite=Strict cookie); failed attempts are throttled per name
-and per client address (429 with ``Retry-After``). ``/api/users`` is the admin's user management;
+the JSON and set as an HttpOnly, SameSite=Strict cookie); failed attempts are throttled
+(429 with ``Retry-After``; ``store.login_throttle``). ``/api/users`` is the admin's user management;
 ``/api/audit/verify`` recomputes the audit log's hash chain for auditors.
 """
 
@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser, clear_session_cookie, session_token, set_session_cookie
-from api.deps import Conn, SettingsDep
+from api.client_address import client_address
+from api.deps import Conn, SettingsDep, get_settings
 from sealwatch.config import Settings
 from sealwatch.logging import get_logger
 from store import users
@@ -87,8 +88,7 @@ def user_out(user: User) -> UserOut:
 
 
 def client_ip(request: Request) -> str:
-    # The peer address; a proxy in front must be configured in uvicorn (--forwarded-allow-ips).
-    return request.client.host if request.client else "unknown"
+    return client_address(request, get_settings(request).trusted_proxy_networks)
 
 
 async def start_session(

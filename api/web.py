@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import may
 from api.deps import get_settings
+from api.security import csp_nonce
 from maps.i18n import LANG_COOKIE, best_locale, gettext
 from maps.render import PageUser, render_page
 from maps.workspaces import CAPABILITIES, WORKSPACES, Capability
@@ -54,6 +55,7 @@ def render(
         path=request.url.path,
         js=js,
         capabilities=capabilities(getattr(request.state, "user", None)),
+        csp_nonce=csp_nonce(request),
         **context,
     )
     return HTMLResponse(html, status_code=status_code, headers={"Content-Language": request_locale(request)})

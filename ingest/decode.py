@@ -23,12 +23,13 @@ import orjson
 from pydantic import ValidationError
 
 from sealwatch.fixes import FixRecord
-from sealwatch.wire import Envelope, Fix, fixes_of, seal_id_from_topic, telemetry_adapter
+from sealwatch.wire import MAX_MESSAGE_BYTES, Envelope, Fix, fixes_of, seal_id_from_topic, telemetry_adapter
 
 
 class Reason(StrEnum):
     """Stable reason codes stored with every dead letter."""
 
+    TOO_LARGE = "too_large"
     BAD_TOPIC = "bad_topic"
     MALFORMED_JSON = "malformed_json"
     UNSUPPORTED_VERSION = "unsupported_version"
@@ -76,6 +77,9 @@ def decode(
 
     Without ``auth`` signatures are not checked (``sig`` and ``kid`` are ignored).
     """
+    if len(payload) > MAX_MESSAGE_BYTES:
+        detail = f"{len(payload)} bytes, above the limit of {MAX_MESSAGE_BYTES}"
+        return Decoded(rejects=[Reject(Reason.TOO_LARGE, detail, payload, topic)])
     topic_seal = seal_id_from_topic(topic)
     if topic_seal is None:
         detail = f"topic {topic!r} is not seals/{{seal_id}}/telemetry"

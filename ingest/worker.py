@@ -48,6 +48,7 @@ from sealwatch.config import Settings, mqtt_credentials, mqtt_host_port
 from sealwatch.fixes import FixRecord
 from sealwatch.logging import get_logger
 from store.db import connect
+from store.dead_letters import DeadLetterLimits
 from store.fixes import FixWriter, WriteResult
 from store.migrate import storage_mode
 
@@ -290,7 +291,7 @@ class Worker:
     def _write(self, batch: _Pending) -> WriteResult:
         if self._writer is None:
             conn = connect(self.database_url)
-            self._writer = FixWriter(conn, storage_mode(conn))
+            self._writer = FixWriter(conn, storage_mode(conn), DeadLetterLimits.of(self.settings))
         writer, conn = self._writer, self._writer.conn
         # One transaction: the fence, the key recheck, the replay screen, the write, the watermark
         # and the unjudged record agree (FixWriter's own transaction nests as a savepoint).

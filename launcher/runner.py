@@ -58,7 +58,7 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 def _maintain_storage(url: str, settings: Settings) -> None:
-    from store import partitions
+    from store import dead_letters, partitions
     from store.db import connect
     from store.migrate import storage_mode
 
@@ -70,6 +70,7 @@ def _maintain_storage(url: str, settings: Settings) -> None:
             ahead_days=settings.partitions_ahead_days,
             compress_after_days=settings.compress_after_days,
         )
+        dead_letters.sweep(conn, dead_letters.DeadLetterLimits.of(settings))
 
 
 def _refresh_aggregates(url: str) -> None:
@@ -199,6 +200,8 @@ def run_api(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # The API reads X-Forwarded-For itself, from SEALWATCH_TRUSTED_PROXIES only (api.client_address).
+        proxy_headers=False,
     )
     return 0
 

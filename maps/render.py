@@ -16,7 +16,7 @@ from typing import Any
 import folium
 from branca.element import Figure
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from maps.i18n import format_time, js_messages, page_context, translations
 from maps.vocabulary import label, labels
@@ -45,7 +45,13 @@ def environment(locale: str) -> Environment:
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals["label"] = lambda kind, value: label(locale, kind, value)
     env.globals["static"] = STATIC_URL
+    env.filters["nonced"] = nonced
     return env
+
+
+def nonced(html: Markup, nonce: str) -> Markup:
+    """Trusted markup (folium's) with its inline scripts under the page's CSP nonce."""
+    return Markup(str(html).replace("<script>", f'<script nonce="{escape(nonce)}">'))
 
 
 def render_page(

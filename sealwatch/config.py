@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal, NamedTuple
 from urllib.parse import unquote, urlsplit
@@ -64,6 +65,13 @@ class Settings(BaseSettings):
     key_encryption_key: SecretStr | None = None
     # A fix whose seq is this far or more below the seal's highest stored seq is a replay.
     replay_window_seq: int = Field(default=100_000, ge=1)
+    # The dead-letter store's bounds (store/dead_letters.py): rows older than this are dropped, each
+    # source (seals/<seal id>) keeps its newest rows, all rows keep at most this much payload, and a
+    # payload above the cap is kept truncated (its size and sha256 with it).
+    dead_letter_retention_days: int = Field(default=14, ge=1)
+    dead_letter_max_per_source: int = Field(default=1000, ge=1)
+    dead_letter_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    dead_letter_payload_max_bytes: int = Field(default=16 * 1024, ge=64)
 
     # API / map.
     api_host: str = "127.0.0.1"
@@ -84,6 +92,25 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # sealwatch demo: the demo operator's password; unset means a random one, printed at start.
     demo_password: SecretStr | None = None
+    # Reverse proxies in front of the API (comma-separated addresses or CIDRs). Only from these is
+    # X-Forwarded-For believed: the client is its right-most address that is not a trusted proxy.
+    # Empty: the client is the socket peer and X-Forwarded-For is ignored.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ip_network(part.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"not an address or CIDR: {part.strip()!r}") from exc
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip())
 
     @field_validator("display_tz")
     @classmethod

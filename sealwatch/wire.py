@@ -37,6 +37,12 @@ WIRE_VERSION = 1
 TOPIC_PREFIX = "seals"
 SEAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
 MAX_BATCH_FIXES = 1000
+# The largest message the receiver accepts, in bytes. The largest valid batch (1000 fixes with
+# 17-digit floats, offset timestamps with nanoseconds, the longest seal id and kid) is about
+# 275 KB compact and 365 KB indented; the broker's own limit (config/mosquitto*.conf,
+# message_size_limit 1 MiB) sits above this one, so an oversized message is dead-lettered
+# (too_large) instead of being dropped silently by the broker.
+MAX_MESSAGE_BYTES = 512 * 1024
 KID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 SIG_BYTES = 32  # HMAC-SHA256
 SECRET_BYTES = 32
@@ -52,23 +58,48 @@ class SealState(StrEnum):
 class Fix(BaseModel):
     """One GPS fix with the seal's status at that instant."""
 
+    # v1 is strict: a string, a boolean or a float where an integer belongs is a wrong type
+    # ("lat": "40.5", "seq": 7.0, "sats": true), never coerced.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seq: int = Field(ge=0, lt=2**63, description="Per-seal sequence number, increasing by one per fix.")
+    seq: int = Field(strict=True, ge=0, lt=2**63, description="Per-seal sequence number, increasing by one per fix.")
     t: AwareDatetime = Field(description="GPS time of the fix, RFC 3339 with a UTC offset.")
-    lat: float = Field(ge=-90, le=90, description="WGS 84 latitude, degrees.")
-    lon: float = Field(ge=-180, le=180, description="WGS 84 longitude, degrees.")
-    speed_kmh: float | None = Field(default=None, ge=0, le=400, description="Ground speed, km/h.")
-    heading_deg: float | None = Field(default=None, ge=0, lt=360, description="Course over ground, degrees.")
-    sats: int | None = Field(default=None, ge=0, le=64, description="Satellites used in the fix.")
-    hdop: float | None = Field(default=None, ge=0, le=99.9, description="Horizontal dilution of precision.")
-    battery_pct: float = Field(ge=0, le=100, description="Battery charge, percent.")
+    lat: float = Field(strict=True, ge=-90, le=90, description="WGS 84 latitude, degrees.")
+    lon: float = Field(strict=True, ge=-180, le=180, description="WGS 84 longitude, degrees.")
+    speed_kmh: float | None = Field(default=None, strict=True, ge=0, le=400, description="Ground speed, km/h.")
+    heading_deg: float | None = Field(
+        default=None, strict=True, ge=0, lt=360, description="Course over ground, degrees."
+    )
+    sats: int | None = Field(default=None, strict=True, ge=0, le=64, description="Satellites used in the fix.")
+    hdop: float | None = Field(
+        default=None, strict=True, ge=0, le=99.9, description="Horizontal dilution of precision."
+    )
+    battery_pct: float = Field(strict=True, ge=0, le=100, description="Battery charge, percent.")
     seal_state: SealState = Field(description="closed, opened or tampered (tamper stays until re-armed).")
+
+    @field_validator("t", mode="before")
+    @classmethod
+    def _rfc3339_only(cls, value: object) -> object:
+        # Lax datetimes take numbers as Unix time; the format says RFC 3339 text.
+        if not isinstance(value, str | datetime):
+            raise ValueError("t must be an RFC 3339 date-time string")
+        return value
+
+    @field_validator("seal_state", mode="before")
+    @classmethod
+    def _state_text(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise ValueError("seal_state must be a string")
+        return value
 
     @field_validator("t")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # e.g. 0001-01-01T00:00:00+23:59: a valid date whose UTC instant is before year 1.
+            raise ValueError("t is outside the range of dates in UTC (years 1 to 9999)") from None
 
 
 class Envelope(BaseModel):
@@ -88,6 +119,14 @@ class Envelope(BaseModel):
         max_length=256,
         description="base64url (no padding) HMAC-SHA256 of the canonical payload with the seal's secret.",
     )
+
+    @field_validator("v", mode="before")
+    @classmethod
+    def _integer_version(cls, value: object) -> object:
+        # Literal[1] would take true and 1.0 as 1: a wrong type, not another version.
+        if isinstance(value, bool | float):
+            raise ValueError("v must be the integer 1")
+        return value
 
 
 class SingleFixMessage(Envelope, Fix):
@@ -184,4 +223,8 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://sealwatch.example/schemas/telemetry-v1.schema.json"
     schema["title"] = "sealwatch seal telemetry, wire format v1"
+    schema["description"] = (
+        f"One message is at most {MAX_MESSAGE_BYTES} bytes of JSON (larger ones are dead-lettered too_large);"
+        f" a batch holds at most {MAX_BATCH_FIXES} fixes."
+    )
     return schema

@@ -8,6 +8,7 @@ rolls a seal's position back.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -17,7 +18,9 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from sealwatch.fixes import FixRecord
+from store import dead_letters as dead_letter_store
 from store import partitions
+from store.dead_letters import DeadLetterLimits
 from store.migrate import StorageMode, storage_mode
 
 FIX_COLUMNS = FixRecord._fields
@@ -69,10 +72,17 @@ class WriteResult:
 class FixWriter:
     """Writes batches on one connection it owns; not shared between threads."""
 
-    def __init__(self, conn: psycopg.Connection[dict[str, object]], mode: StorageMode | None = None) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[dict[str, object]],
+        mode: StorageMode | None = None,
+        dead_letter_limits: DeadLetterLimits | None = None,
+    ) -> None:
         # The database knows its mode (recorded by the migration); ``mode`` only saves the look-up.
         self.conn = conn
         self.mode = mode or storage_mode(conn)
+        self.dead_letter_limits = dead_letter_limits or DeadLetterLimits()
+        self._next_sweep = 0.0
         self._known_days: set[date] = set()
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS fixes_stage (LIKE fixes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -107,7 +117,11 @@ class FixWriter:
                     new_keys = set(cur.fetchall())
                     cur.execute(_UPSERT_LATEST)
             if dead_letters:
-                write_dead_letters(self.conn, dead_letters, source)
+                write_dead_letters(self.conn, dead_letters, source, self.dead_letter_limits)
+        if dead_letters and time.monotonic() >= self._next_sweep:
+            # In its own (sub)transaction after the write; skipped while another writer sweeps.
+            dead_letter_store.sweep(self.conn, self.dead_letter_limits)
+            self._next_sweep = time.monotonic() + self.dead_letter_limits.sweep_every_s
         return WriteResult(len(new_keys), len(records) - len(new_keys), len(dead_letters), new_keys)
 
     def forget_partitions(self) -> None:
@@ -116,15 +130,24 @@ class FixWriter:
 
 
 def write_dead_letters(
-    conn: psycopg.Connection[dict[str, object]], dead_letters: Sequence[DeadLetter], source: str
+    conn: psycopg.Connection[dict[str, object]],
+    dead_letters: Sequence[DeadLetter],
+    source: str,
+    limits: DeadLetterLimits | None = None,
 ) -> None:
+    """Store rejects (payloads above the cap truncated), then hold their sources to their bound."""
+    limits = limits or DeadLetterLimits()
     with (
         conn.cursor() as cur,
         cur.copy(
-            "COPY dead_letters (received_at, source, topic, payload, reason, detail) FROM STDIN (FORMAT BINARY)"
+            "COPY dead_letters (received_at, source, topic, payload, reason, detail, source_key, payload_size,"
+            " payload_sha256) FROM STDIN (FORMAT BINARY)"
         ) as copy,
     ):
-        copy.set_types(["timestamptz", "text", "text", "bytea", "text", "text"])
+        copy.set_types(["timestamptz", "text", "text", "bytea", "text", "text", "text", "int4", "bytea"])
         now = datetime.now(UTC)
         for d in dead_letters:
-            copy.write_row((now, source, d.topic, d.payload, str(d.reason), d.detail))
+            kept = dead_letter_store.stored_payload(d.payload, limits)
+            key = dead_letter_store.source_key(d.topic)
+            copy.write_row((now, source, d.topic, kept.payload, str(d.reason), d.detail, key, kept.size, kept.sha256))
+    dead_letter_store.bound_sources(conn, (dead_letter_store.source_key(d.topic) for d in dead_letters), limits)

@@ -5,11 +5,11 @@ TIN. Passwords are hashed with argon2id (argon2-cffi) and stored apart from the 
 table. A session is an opaque random token handed to the client once; the database keeps only
 its sha256, with an expiry.
 
-Login throttling lives in the database, so it holds across API processes: after
-``MAX_FAILURES`` failed attempts for one user name, or from one client address, within
-``FAILURE_WINDOW``, further attempts are refused (without checking the password) until enough
-of those failures age out. The check, the password verification and the recording of a failure
-run under per-name and per-address advisory locks, so concurrent attempts cannot overshoot.
+Login throttling lives in the database, so it holds across API processes (the rules:
+``store.login_throttle``): attempts wait, without the password being checked, once a name and
+address pair, an address or an account has failed too often. The check, the password
+verification and the recording of a failure run under per-name and per-address advisory locks,
+so concurrent attempts cannot overshoot.
 
 Sync functions serve the CLI, the demo and tests; the API uses the async ones.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -32,11 +31,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg.rows import dict_row
 
 from sealwatch.logging import get_logger
+from store import login_throttle
 
 log = get_logger(__name__)
 
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
 DEFAULT_SESSION_TTL = timedelta(hours=12)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 TIN_PATTERN = r"^\d{10}$"
@@ -277,19 +275,6 @@ async def update_user(
     return _user(row)
 
 
-async def _blocked_for(cur: psycopg.AsyncCursor[Any], column: str, value: str) -> int | None:
-    """Seconds until ``value`` (a user name or address) may try again, or None when not blocked."""
-    # The MAX_FAILURES-th newest failure in the window: once it ages out, fewer than the maximum remain.
-    await cur.execute(
-        f"""SELECT extract(epoch FROM at + %(window)s - now()) AS wait FROM login_failures
-            WHERE {column} = %(value)s AND at > now() - %(window)s
-            ORDER BY at DESC OFFSET %(skip)s LIMIT 1""",
-        {"value": value, "window": FAILURE_WINDOW, "skip": MAX_FAILURES - 1},
-    )
-    row = await cur.fetchone()
-    return max(1, math.ceil(float(row["wait"]))) if row else None
-
-
 async def login(
     conn: psycopg.AsyncConnection[Any],
     name: str,
@@ -302,10 +287,10 @@ async def login(
         # Name before address, always: two attempts never wait on each other's locks in a cycle.
         await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended('sealwatch.login.user:' || %s, 0))", (name,))
         await cur.execute("SELECT pg_advisory_xact_lock(hashtextextended('sealwatch.login.ip:' || %s, 0))", (ip,))
-        waits = [w for w in (await _blocked_for(cur, "username", name), await _blocked_for(cur, "ip", ip)) if w]
-        if waits:
-            log.warning("login throttled", name=name, ip=ip, retry_after_s=max(waits))
-            return LoginOutcome(retry_after_s=max(waits))
+        wait = await login_throttle.retry_after(cur, name, ip)
+        if wait is not None:
+            log.warning("login throttled", name=name, ip=ip, retry_after_s=wait)
+            return LoginOutcome(retry_after_s=wait)
         await cur.execute(
             f"""SELECT {", ".join("u." + c for c in _USER_COLUMNS.split(", "))}, c.password_hash
                 FROM users u LEFT JOIN user_credentials c USING (name) WHERE u.name = %s""",
@@ -315,14 +300,14 @@ async def login(
         stored = row["password_hash"] if row and row["password_hash"] else _DUMMY_HASH
         ok = await asyncio.to_thread(verify_password, stored, password)
         if not ok or row is None or row["password_hash"] is None or row["disabled"]:
-            await cur.execute("INSERT INTO login_failures (username, ip) VALUES (%s, %s)", (name, ip))
+            await login_throttle.record_failure(cur, name, ip)
             log.warning("login failed", name=name, ip=ip)
             return LoginOutcome()
         if _hasher.check_needs_rehash(stored):
             await cur.execute(_INSERT_CREDENTIAL, (name, await asyncio.to_thread(_hasher.hash, password)))
-        # A success clears this name's failures (not the address's: one's own account cannot
-        # unlock guessing at others). Expired sessions and old failures are swept on the way.
-        await cur.execute("DELETE FROM login_failures WHERE username = %s OR at < now() - interval '1 day'", (name,))
+        # A success clears its own pair's failures only: others' guesses at this account, and this
+        # address's guesses at other accounts, stay counted. Expired sessions are swept on the way.
+        await login_throttle.record_success(cur, name, ip)
         await cur.execute("DELETE FROM sessions WHERE expires_at < now() - interval '1 day'")
         token = new_token()
         await cur.execute(_INSERT_SESSION, (token_hash(token), name, ttl.total_seconds(), ip))

@@ -23,12 +23,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from launcher.servers import Mosquitto, start_embedded_postgres
 from store.migrate import StorageMode, migrate, timescale_support
 from tests.tsdb import pause_jobs
+
+# Property tests run derandomized (the same examples every run, no example database): a run that
+# passes in CI passes on every rerun, and a boundary a test reaches it reaches every time.
+# HYPOTHESIS_PROFILE=explore searches at random instead, to find new cases.
+hypothesis_settings.register_profile("derandomized", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "derandomized"))
 
 TIMESCALE_ENV = "SEALWATCH_TEST_TIMESCALE_PG"
 BACKENDS: tuple[StorageMode, ...] = ("native", "timescale")

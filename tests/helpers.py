@@ -161,7 +161,7 @@ def serve_app(app: Any) -> Iterator[str]:
 
     Streams (SSE) and browsers need a real server: httpx's ASGI transport buffers responses."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

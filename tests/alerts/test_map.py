@@ -45,14 +45,14 @@ async def test_browser_panel_is_live_and_acknowledges(
         return int(await page.evaluate(f"document.querySelectorAll({selector!r}).length"))
 
     async def wait_items(n: int) -> None:
-        await page.wait_for_function(f"{items} === {n}", timeout=40_000)
+        await page.wait_for_function(f"() => {items} === {n}", timeout=40_000)
 
     # Two open alerts listed (low_battery resolved itself), each with a marker on the map.
     await wait_items(2)
     assert await count("path.alert-marker") == 2
     assert await count(".alert-type-seal_tampered.alert-critical") == 1
     # Once the page has switched from its first polls to the SSE stream, a new alert is pushed.
-    status = "document.getElementById('sealwatch-alerts-status').textContent.startsWith('live')"
+    status = "() => document.getElementById('sealwatch-alerts-status').textContent.startsWith('live')"
     await page.wait_for_function(status, timeout=40_000)
     await service.on_batch([fix(b.seal_id, 30, state="opened")], [])
     await wait_items(3)
@@ -60,7 +60,7 @@ async def test_browser_panel_is_live_and_acknowledges(
     # The acknowledge button goes through the API and the change comes back on the stream.
     tampered = next(e.alert_id for e in events if e.type == "seal_tampered")
     await page.click(f'[data-ack="{tampered}"]')
-    await page.wait_for_function(f"document.querySelectorAll('[data-ack=\"{tampered}\"]').length === 0")
+    await page.wait_for_function(f"() => document.querySelectorAll('[data-ack=\"{tampered}\"]').length === 0")
     await wait_items(3)  # acknowledged alerts stay listed until resolved
     [row] = rows(migrated_db, "SELECT status, acknowledged_by FROM alerts WHERE id = %s", tampered)
     assert row == {"status": "acknowledged", "acknowledged_by": "control-room"}

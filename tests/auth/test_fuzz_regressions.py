@@ -35,3 +35,33 @@ async def test_an_offset_postgresql_cannot_hold_is_normalised_before_a_streamed_
     assert r.text.splitlines()[0].startswith("transit_id")
     track = await client.get("/api/seals/AZS-00001/track", params=params, headers=users.headers(Role.OPERATOR))
     assert track.status_code in (200, 404)
+
+
+EXTREME_TIMES = ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"]
+TIME_QUERIES = [
+    ("/api/history/transits", Role.AUDITOR),
+    ("/api/history/aggregates", Role.AUDITOR),
+    ("/api/history/export/transits", Role.AUDITOR),
+    ("/api/alerts/stats", Role.OPERATOR),
+    ("/api/seals/AZS-00001/track", Role.OPERATOR),
+]
+
+
+async def test_a_time_whose_utc_instant_is_outside_years_1_to_9999_is_a_422_with_its_reason(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    for path, role in TIME_QUERIES:
+        for param in ("start", "end"):
+            for extreme in EXTREME_TIMES:
+                r = await client.get(path, params={param: extreme}, headers=users.headers(role))
+                assert r.status_code == 422, (path, param, extreme, r.text)
+                [error] = r.json()["detail"]
+                assert error["loc"] == ["query", param], (path, error)
+                assert "outside the range of dates in UTC" in error["msg"], (path, error)
+    for extreme in EXTREME_TIMES:
+        body = {"lat": 40.4, "lon": 49.8, "t": extreme}
+        r = await client.post("/api/group/position", json=body, headers=users.headers(Role.MOBILE_GROUP))
+        assert r.status_code == 422 and "outside the range of dates in UTC" in r.text, r.text
+    # The next ordinary request is served.
+    r = await client.get("/api/alerts/stats", headers=users.headers(Role.OPERATOR))
+    assert r.status_code == 200

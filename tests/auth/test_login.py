@@ -1,4 +1,4 @@
-"""Login, sessions, cookies and the login throttle, against the real database."""
+"""Login, sessions and cookies, against the real database (the throttle: test_login_throttle.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import psycopg
 
-from api.app import create_app
 from store.users import Role
-from tests.auth.conftest import Users, app_settings
+from tests.auth.conftest import Users
 from tests.helpers import count
 from tests.login import PASSWORD
 
@@ -69,46 +68,6 @@ async def test_an_expired_session_is_refused(client: httpx.AsyncClient, users: U
     with psycopg.connect(users.url) as conn:
         conn.execute("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE name = 'aud'")
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 401
-
-
-async def test_five_failures_for_a_user_throttle_it_across_processes(migrated_db: str, users: Users) -> None:
-    # Two app instances (two API processes) over one database: the throttle is in the database.
-    apps = [create_app(app_settings(migrated_db)) for _ in range(2)]
-    async with apps[0].router.lifespan_context(apps[0]), apps[1].router.lifespan_context(apps[1]):
-        clients = [
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=a, client=(ip, 1234)), base_url="http://testserver")
-            for a, ip in zip(apps, ("10.0.0.1", "10.0.0.2"), strict=True)
-        ]
-        statuses = [(await login(clients[i % 2], "op", f"guess-{i}")).status_code for i in range(5)]
-        assert statuses == [401] * 5
-        # The sixth attempt, even with the right password and from either process, is refused.
-        for c in clients:
-            r = await login(c, "op", PASSWORD)
-            assert r.status_code == 429
-            assert 800 < int(r.headers["retry-after"]) <= 900
-        # Another user is not affected.
-        assert (await login(clients[0], "aud", PASSWORD)).status_code == 200
-        # Once the failures are older than 15 minutes, the user may log in again (and it clears them).
-        with psycopg.connect(migrated_db) as conn:
-            conn.execute("UPDATE login_failures SET at = at - interval '15 minutes 1 second'")
-        assert (await login(clients[1], "op", PASSWORD)).status_code == 200
-        assert count(migrated_db, "SELECT count(*) FROM login_failures WHERE username = 'op'") == 0
-        for c in clients:
-            await c.aclose()
-
-
-async def test_five_failures_from_an_address_throttle_it(client: httpx.AsyncClient, users: Users) -> None:
-    for i in range(5):
-        assert (await login(client, f"nobody-{i}", "guess")).status_code == 401
-    r = await login(client, "adm", PASSWORD)
-    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
-    # The retry time counts from the oldest failure that must age out: it shrinks as they age.
-    with psycopg.connect(users.url) as conn:
-        conn.execute("UPDATE login_failures SET at = at - interval '10 minutes'")
-    r = await login(client, "adm", PASSWORD)
-    assert r.status_code == 429 and 200 < int(r.headers["retry-after"]) <= 300
-    # A user's success does not clear the address's failures.
-    assert count(users.url, "SELECT count(*) FROM login_failures WHERE ip = '127.0.0.1'") == 5
 
 
 async def test_login_form_sets_the_cookie_and_returns_to_a_local_page(client: httpx.AsyncClient, users: Users) -> None:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -145,3 +146,60 @@ def test_decoder_never_raises_and_accounts_for_every_message(raw: bytes, topic: 
     assert out.records or out.rejects
     for reject in out.rejects:
         assert isinstance(reject.reason, Reason) and reject.detail and isinstance(reject.payload, bytes)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("lat", "40.5"),
+        ("lon", "49.8"),
+        ("lat", True),
+        ("seq", 7.0),
+        ("seq", "7"),
+        ("sats", True),
+        ("sats", 9.0),
+        ("sats", "9"),
+        ("battery_pct", "88"),
+        ("speed_kmh", True),
+        ("heading_deg", "90"),
+        ("hdop", False),
+        ("v", True),
+        ("v", 1.0),
+        ("t", 1795435200),
+        ("seal_state", 1),
+    ],
+)
+def test_v1_is_strict_a_wrong_type_is_invalid_payload_never_coerced(field: str, value: object) -> None:
+    out = decode(TOPIC, _good(**{field: value}), NOW, LIMITS)
+    assert out.records == []
+    [reject] = out.rejects
+    assert reject.reason is Reason.INVALID_PAYLOAD, reject.detail
+    assert field in reject.detail
+
+
+def test_v1_strict_applies_to_each_fix_of_a_batch() -> None:
+    fixes = orjson.loads(batch_payload("AZS-000001", [make_fix(i, NOW - timedelta(seconds=60 - i)) for i in range(4)]))
+    fixes["fixes"][1]["seq"] = 1.0
+    fixes["fixes"][2]["lat"] = "40.4"
+    out = decode(TOPIC, orjson.dumps(fixes), NOW, LIMITS)
+    assert sorted(r.seq for r in out.records) == [0, 3]
+    assert sorted(r.detail.split(":")[0] for r in out.rejects) == ["fixes.1.seq", "fixes.2.lat"]
+    assert {r.reason for r in out.rejects} == {Reason.INVALID_PAYLOAD}
+
+
+def test_whole_numbers_are_valid_floats() -> None:
+    out = decode(TOPIC, _good(lat=40, lon=50, battery_pct=100, hdop=1), NOW, LIMITS)
+    assert out.rejects == [] and (out.records[0].lat, out.records[0].lon) == (40.0, 50.0)
+
+
+@pytest.mark.parametrize("t", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"])
+def test_a_time_whose_utc_instant_is_outside_the_calendar_is_invalid_payload_not_internal_error(t: str) -> None:
+    out = decode(TOPIC, _good(t=t), NOW, LIMITS)
+    [reject] = out.rejects
+    assert reject.reason is Reason.INVALID_PAYLOAD
+    assert reject.detail.startswith("t:") and "outside the range" in reject.detail
+    batch = orjson.loads(batch_payload("AZS-000001", [make_fix(1, NOW), make_fix(2, NOW)]))
+    batch["fixes"][0]["t"] = t
+    out = decode(TOPIC, orjson.dumps(batch), NOW, LIMITS)
+    assert [r.seq for r in out.records] == [2]
+    assert [(r.reason, r.detail.split(":")[0]) for r in out.rejects] == [(Reason.INVALID_PAYLOAD, "fixes.0.t")]

@@ -84,6 +84,8 @@ def _bad_inputs(keys: SealKeys) -> list[tuple[str, str, bytes, str]]:
         ("wrong_type", topic, variant(seq="one"), "invalid_payload"),
         ("lat_out_of_range", topic, variant(lat=91.5), "invalid_payload"),
         ("future", topic, variant(t="2099-01-01T00:00:00Z"), "future_timestamp"),
+        ("before_year_1_in_utc", topic, variant(t="0001-01-01T00:00:00+23:59"), "invalid_payload"),
+        ("after_year_9999_in_utc", topic, variant(t="9999-12-31T23:59:59-23:59"), "invalid_payload"),
         ("unknown_field_bad_value", topic, variant(speed="fast"), "invalid_payload"),
         ("bad_state", topic, variant(seal_state="broken"), "invalid_payload"),
         ("wrong_version", topic, variant(v=7), "unsupported_version"),

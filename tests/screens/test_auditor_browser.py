@@ -142,7 +142,7 @@ async def test_search_record_downloads_and_playback(
     )
     await page.click("#pb-play")
     moved = sim.fixes[0].t.timestamp() * 1000 + 60_000
-    await page.wait_for_function(f"Number(document.getElementById('pb-slider').value) > {moved}")
+    await page.wait_for_function(f"() => Number(document.getElementById('pb-slider').value) > {moved}")
     await page.click("#pb-play")  # pause
     alert_t = sim.fixes[120].t
     await page.locator(".pb-mark[data-alert-id]").first.click()

@@ -31,7 +31,7 @@ async def test_a_declarant_lodges_fixes_the_errors_and_is_accepted(
     await page.click("#my-new")
     await page.wait_for_url(path_is("/declarant/new"))
     await expect(page.locator('[data-path="declarant/tin"]')).to_have_value(TIN)
-    await page.wait_for_function("document.querySelectorAll('.lf-office option').length > 4")
+    await page.wait_for_function("() => document.querySelectorAll('.lf-office option').length > 4")
 
     # First attempt: a bad carrier TIN, a bad plate, net mass over gross, a short HS code, an unknown country.
     await page.fill('[data-path="lrn"]', "WEB-1")

@@ -155,7 +155,7 @@ async def test_the_page_installs_as_a_web_app_and_opens_offline(
     scope = await page.evaluate("navigator.serviceWorker.ready.then(r => r.scope)")
     assert scope.endswith("/group")
     await page.reload()
-    await page.wait_for_function("navigator.serviceWorker.controller !== null")
+    await page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     await context.set_offline(True)
     await page.reload()
     await expect(page.locator("#mg-net")).to_have_text("Нет связи")

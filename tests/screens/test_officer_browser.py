@@ -102,7 +102,7 @@ async def test_officer_works_a_declaration_from_the_queue_to_release(
     await page.wait_for_url(path_is("/"))
     # The live map draws a marker per reporting seal; a console that lists units names the seal.
     await page.wait_for_function(
-        "document.querySelectorAll('.seal-marker').length === 1 || document.body.innerText.includes('AZS-70002')",
+        "() => document.querySelectorAll('.seal-marker').length === 1 || document.body.innerText.includes('AZS-70002')",
         timeout=20_000,
     )
     await page.go_back()
