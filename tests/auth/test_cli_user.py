@@ -34,7 +34,8 @@ def stored(url: str, name: str) -> dict[str, object] | None:
 
 
 def test_user_add_with_password_from_stdin(migrated_db: str) -> None:
-    done = sealwatch(migrated_db, "add", "mg-north", "--role", "mobile_group", "--group-id", "MG-N", "--password-stdin",
+    done = sealwatch(migrated_db, "add", "mg-north", "--role", "mobile_group", "--group-id", "MG-N", "--new-group",
+                     "--password-stdin",
                      stdin="a good long password\n")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "created user mg-north (mobile_group group MG-N)" in done.stdout and "password" not in done.stdout
