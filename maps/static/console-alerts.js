@@ -89,8 +89,10 @@
     }
 
     function take(body, append) {
-        state.total = body.total;
         state.counts = body.counts || {};
+        // The panel's total over every type, whatever type the list is narrowed to.
+        var all = Object.keys(state.counts).reduce(function (n, k) { return n + state.counts[k]; }, 0);
+        state.total = all || body.total;
         state.bySeverity = body.by_severity || {};
         state.groups = body.groups || [];
         state.items = append ? state.items.concat(body.items) : body.items;

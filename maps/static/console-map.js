@@ -161,10 +161,15 @@
             var list = Array.from(cells[kind].values()).sort(function (a, b) { return b.rank - a.rank; });
             list.forEach(function (c) { group.addLayer(marker(c, paneName)); });
         });
+        var states = {};
+        ["healthy", "trouble"].forEach(function (kind) {
+            cells[kind].forEach(function (c) { states[c.state] = (states[c.state] || 0) + 1; });
+        });
         drawnCount = {
             cells: cells.healthy.size + cells.trouble.size,
             trouble: cells.trouble.size,
-            units: units.length
+            units: units.length,
+            states: states
         };
         drawSelected();
         drawnListeners.forEach(function (fn) { fn(drawnCount); });

@@ -410,7 +410,6 @@ class AssetLinks(HTMLParser):
 async def test_live_map_page_is_offline_and_its_assets_are_served(migrated_db: str) -> None:
     async with api(migrated_db) as client:
         page = await client.get("/")
-        again = await client.get("/")
         parser = AssetLinks()
         parser.feed(page.text)
         assets = {url: await client.get(url) for url in parser.urls}
