@@ -215,7 +215,21 @@
 
     function renderAlert(a) {
         if (card.kind !== "alert" || card.id !== a.id) { return; }
+        var shown = el.body.querySelector(".cx-card-alert");
+        var sig = a.status + "|" + (a.history || []).length;
+        // A repeated change (the stream echoing our own step) must not wipe what the operator is typing.
+        if (shown && shown.dataset.sig === sig) { return; }
+        var keep = {};
+        ["cx-outcome", "cx-comment", "cx-group-manual"].forEach(function (id) {
+            var n = document.getElementById(id);
+            if (n && n.value) { keep[id] = n.value; }
+        });
         showCard(alertCard(a));
+        el.body.querySelector(".cx-card-alert").dataset.sig = sig;
+        Object.keys(keep).forEach(function (id) {
+            var n = document.getElementById(id);
+            if (n) { n.value = keep[id]; }
+        });
         if (may.dispatch && canDispatch(a)) { suggestions(a); }
     }
 

@@ -96,7 +96,7 @@ async def test_operator_works_an_alert_in_azerbaijani(
     suggested = card.locator('input[name="cx-group"]').first
     await expect(suggested).to_have_value("G1")
     assert await suggested.is_checked()
-    await expect(card.locator(".cx-distance").first).to_have_text(re.compile(r"^\d+(,\d)? (m|km)$"))
+    await expect(card.locator(".cx-distance").first).to_have_text(re.compile(r"^\d+([.,]\d)?\s(m|km)\s*$"))
     await card.locator('[data-act="dispatch"]').click()
     alert = card.locator(f'.cx-card-alert[data-alert-id="{alert_id}"]')
     await expect(alert).to_have_attribute("data-status", "dispatched")
@@ -123,7 +123,7 @@ async def test_operator_works_an_alert_in_azerbaijani(
         ("Aysel", "resolved"),
     ]
     record = await page.evaluate(f"fetch('/api/history/transits/{unit.transit_id}').then(r => r.json())")
-    [history] = [a for a in record["alerts"] if a["id"] == alert_id]
+    [history] = [a for a in record["alerts"] if a["alert"]["id"] == alert_id]
     lifecycle = [(e["kind"], e["actor"]) for e in history["lifecycle"]]
     assert [s for s in lifecycle if s[0] in {"acknowledged", "dispatched", "resolved"}] == [
         ("acknowledged", "Aysel"),
