@@ -165,7 +165,9 @@
     function draw() {
         pending = false;
         if (!map) { return; }
+        var started = global.performance.now();
         var cells = cluster();
+        var clustered = global.performance.now();
         ["healthy", "trouble"].forEach(function (kind) {
             var paneName = "sw-" + kind, group = layers[paneName];
             group.clearLayers();
@@ -181,7 +183,9 @@
             cells: cells.healthy.size + cells.trouble.size,
             trouble: cells.trouble.size,
             units: units.length,
-            states: states
+            states: states,
+            clusterMs: Math.round(clustered - started),
+            drawMs: Math.round(global.performance.now() - started)
         };
         drawSelected();
         drawnListeners.forEach(function (fn) { fn(drawnCount); });

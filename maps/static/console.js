@@ -75,7 +75,7 @@
             dl([
                 [_("Seal"), c.seal_id],
                 [_("Transit"), c.transit_id || "–"],
-                [_("Declaration"), c.declaration_id || "–"],
+                [_("Declaration"), c.mrn || c.declaration_id || "–"],
                 [_("Carrier"), c.carrier || "–", "cx-card-carrier"],
                 [_("Plate"), c.plate || "–"],
                 [_("Route"), (c.route_code || "–") + (c.route_name ? " · " + c.route_name : "")],
