@@ -223,8 +223,13 @@
         }
         if (u && u.lat !== null) {
             var ll = L.latLng(u.lat, u.lon);
-            if (!map.getBounds().pad(-0.1).contains(ll) || map.getZoom() < 9) {
-                map.setView(ll, Math.max(map.getZoom(), 10));
+            if (!map.getBounds().pad(-0.2).contains(ll) || map.getZoom() < 9) {
+                // Centred in the part of the map the card leaves free (the card covers its right edge).
+                var card = document.getElementById("cx-card");
+                var covered = card && !card.hidden && global.innerWidth > 800 ? card.offsetWidth : 0;
+                var zoom = Math.max(map.getZoom(), 10);
+                var p = map.project(ll, zoom).add([covered / 2, 0]);
+                map.setView(map.unproject(p, zoom), zoom);
             }
         }
         drawSelected();

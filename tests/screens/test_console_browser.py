@@ -164,6 +164,14 @@ async def test_the_list_filters_and_the_legend_filters(
         await page.fill("#cx-q", "")
         await page.select_option("#cx-f-carrier", fleet[0].carrier)
         await expect(shown).to_have_count(len([u for u in fleet if u.carrier == fleet[0].carrier]))
+        await page.select_option("#cx-f-carrier", "")
+    # Selecting a unit opens its transit card and rings it on the map.
+    await page.fill("#cx-q", "")
+    await shown.first.click()
+    await expect(page.locator("#cx-card .cx-card-unit")).to_have_attribute("data-seal-id", opened.seal_id)
+    await expect(shown.first).to_have_class(re.compile(r"\bselected\b"))
+    await page.wait_for_timeout(500)  # the recent track and the ring are drawn
+    await docs_screenshot(page, "console-normal.png")
     await context.close()
 
 
