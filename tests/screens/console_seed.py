@@ -75,9 +75,7 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
         bulk(conn)
         lines = {r["code"]: r["polyline"] for r in conn.execute("SELECT code, polyline FROM routes")}
         with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO seals (seal_id, battery_pct) VALUES (%s, 90)", [(u.seal_id,) for u in units]
-            )
+            cur.executemany("INSERT INTO seals (seal_id, battery_pct) VALUES (%s, 90)", [(u.seal_id,) for u in units])
             cur.executemany(
                 """INSERT INTO declarations (lrn, mrn, status, declarant_tin, carrier_name, carrier_tin,
                        vehicle_plate, office_departure, office_destination, route_code, itinerary_places, seal_count,
@@ -85,8 +83,15 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
                    VALUES (%s, %s, 'released', '1234567890', %s, %s, %s, 'AZRBR', 'AZBAK', %s, '{AZRBR,AZBAK}', 1,
                            'GE', '{}', %s)""",
                 [
-                    (f"LRN-{u.n}", u.transit_id, u.carrier, CARRIERS[u.n % len(CARRIERS)][1], u.plate, u.route_code,
-                     released)
+                    (
+                        f"LRN-{u.n}",
+                        u.transit_id,
+                        u.carrier,
+                        CARRIERS[u.n % len(CARRIERS)][1],
+                        u.plate,
+                        u.route_code,
+                        released,
+                    )
                     for u in units
                 ],
             )
@@ -97,8 +102,15 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
                    SELECT %s, id, %s, %s, %s, 2000, 'AZRBR', 'AZBAK', 'green', true, %s, %s
                    FROM declarations WHERE mrn = %s""",
                 [
-                    (u.transit_id, u.route_code, json.dumps(lines[u.route_code]), json.dumps(CORRIDOR), released,
-                     now + timedelta(hours=20), u.transit_id)
+                    (
+                        u.transit_id,
+                        u.route_code,
+                        json.dumps(lines[u.route_code]),
+                        json.dumps(CORRIDOR),
+                        released,
+                        now + timedelta(hours=20),
+                        u.transit_id,
+                    )
                     for u in units
                 ],
             )
@@ -115,21 +127,49 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
             )
         conn.commit()
         FixWriter(conn).write(
-            [FixRecord(u.seal_id, 1, now - timedelta(seconds=20), u.lat, u.lon, 62.0, 90.0, 9, 0.9, 88.0, "closed", now)
-             for u in units],
+            [
+                FixRecord(
+                    u.seal_id, 1, now - timedelta(seconds=20), u.lat, u.lon, 62.0, 90.0, 9, 0.9, 88.0, "closed", now
+                )
+                for u in units
+            ],
             [],
         )
     return units
 
 
-def set_fix(url: str, unit: Unit, *, seq: int, ago_s: float = 10, state: str = "closed", battery: float = 88.0,
-            speed: float | None = 55.0, lat: float | None = None, lon: float | None = None) -> None:
+def set_fix(
+    url: str,
+    unit: Unit,
+    *,
+    seq: int,
+    ago_s: float = 10,
+    state: str = "closed",
+    battery: float = 88.0,
+    speed: float | None = 55.0,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> None:
     """A newer fix of one unit (a seal opened, a battery running low, a truck that stopped)."""
     now = datetime.now(UTC)
     with psycopg.connect(url, row_factory=dict_row) as conn:
         FixWriter(conn).write(
-            [FixRecord(unit.seal_id, seq, now - timedelta(seconds=ago_s), lat if lat is not None else unit.lat,
-                       lon if lon is not None else unit.lon, speed, 90.0, 9, 0.9, battery, state, now)],
+            [
+                FixRecord(
+                    unit.seal_id,
+                    seq,
+                    now - timedelta(seconds=ago_s),
+                    lat if lat is not None else unit.lat,
+                    lon if lon is not None else unit.lon,
+                    speed,
+                    90.0,
+                    9,
+                    0.9,
+                    battery,
+                    state,
+                    now,
+                )
+            ],
             [],
         )
 
@@ -139,8 +179,23 @@ def silence(url: str, units: list[Unit], minutes: float) -> None:
     now = datetime.now(UTC)
     with psycopg.connect(url, row_factory=dict_row) as conn:
         FixWriter(conn).write(
-            [FixRecord(u.seal_id, 2, now - timedelta(minutes=minutes), u.lat, u.lon, 40.0, 90.0, 9, 0.9, 80.0,
-                       "closed", now) for u in units],
+            [
+                FixRecord(
+                    u.seal_id,
+                    2,
+                    now - timedelta(minutes=minutes),
+                    u.lat,
+                    u.lon,
+                    40.0,
+                    90.0,
+                    9,
+                    0.9,
+                    80.0,
+                    "closed",
+                    now,
+                )
+                for u in units
+            ],
             [],
         )
 
