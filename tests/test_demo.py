@@ -77,7 +77,7 @@ def _run_demo(data_dir: Path, seals: int, path_env: str) -> None:
         assert status == 200 and health["status"] == "ok", health
         page_request = urllib.request.Request(f"{base}/", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(page_request, timeout=5) as page:
-            assert b"seal-marker" in page.read()
+            assert b"console-map.js" in page.read()
     finally:
         demo.terminate()
         _, stderr = demo.communicate(timeout=60)
