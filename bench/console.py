@@ -128,9 +128,7 @@ class PageSpec:
 
 
 PAGES = (
-    PageSpec(
-        "console", "/", "document.getElementById('sw-map-area')?.dataset.ready === '1'", "sw-console-drawn"
-    ),
+    PageSpec("console", "/", "document.getElementById('sw-map-area')?.dataset.ready === '1'", "sw-console-drawn"),
     PageSpec("leaflet", PEER_PATH, "document.getElementById('map')?.dataset.ready === '1'", "sw-peer-drawn"),
 )
 
@@ -249,9 +247,7 @@ async def _measure(page: Page, base: str, spec: PageSpec, seconds: float, draw_t
     drawn_ms: float | None = None
     try:
         await page.wait_for_function(spec.ready_js, timeout=draw_timeout_s * 1000, polling=50)
-        at = await page.evaluate(
-            f"performance.timeOrigin + performance.getEntriesByName({spec.mark!r})[0].startTime"
-        )
+        at = await page.evaluate(f"performance.timeOrigin + performance.getEntriesByName({spec.mark!r})[0].startTime")
         drawn_ms = float(at) - clicked_ms
     except Exception:  # not drawn in time: reported as such, the other figures still taken
         pass
