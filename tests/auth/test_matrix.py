@@ -14,7 +14,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 
 from api.app import create_app
-from api.auth import ACCESS, api_routes, missing_rules
+from api.auth import ACCESS, Rule, api_routes, missing_rules
 from maps.workspaces import WORKSPACES
 from store.users import Role
 from tests.auth.conftest import Users, app_settings
@@ -30,6 +30,124 @@ EXPECTED_PUBLIC = {
     ("GET", "/group/manifest.webmanifest"),
     ("GET", "/group/sw.js"),
 }
+
+# The matrix itself, written out: who may call what. ACCESS must say exactly this, so a change of
+# anybody's rights is a visible change here too. Roles: OP operator, OFF officer, MG mobile_group,
+# AUD auditor, DEC declarant, ADM admin; "page": an HTML page (no session: the login form);
+# "scrape": the metrics scrape token is accepted too; "public": no session needed.
+MATRIX: dict[tuple[str, str], str] = {
+    ("GET", "/health"): "public",
+    ("GET", "/api/seals"): "OP OFF AUD ADM",
+    ("GET", "/api/seals/{seal_id}"): "OP OFF AUD ADM",
+    ("GET", "/api/seals/{seal_id}/track"): "OP AUD ADM",
+    ("GET", "/api/dead-letters"): "OP AUD ADM",
+    ("GET", "/metrics"): "OP ADM scrape",
+    ("GET", "/api/zones"): "OP OFF AUD DEC ADM",
+    ("GET", "/api/zones/{code}"): "OP OFF AUD DEC ADM",
+    ("PUT", "/api/zones/{code}"): "ADM",
+    ("GET", "/api/routes"): "OP OFF AUD DEC ADM",
+    ("GET", "/api/routes/{code}"): "OP OFF AUD DEC ADM",
+    ("GET", "/api/routes/{code}/versions"): "OP OFF AUD ADM",
+    ("GET", "/api/routes/{code}/versions/{version}"): "OP OFF AUD ADM",
+    ("PUT", "/api/routes/{code}/geometry"): "OP OFF ADM",
+    ("POST", "/api/routes/{code}/geometry/import"): "OP OFF ADM",
+    ("POST", "/api/routes/{code}/learn"): "OP OFF ADM",
+    ("POST", "/api/permits"): "OP OFF ADM",
+    ("GET", "/api/permits"): "OP OFF AUD ADM",
+    ("GET", "/api/permits/{permit_id}"): "OP OFF AUD ADM",
+    ("GET", "/api/permit-rules"): "OP OFF AUD ADM",
+    ("POST", "/api/permit-rules"): "ADM",
+    ("POST", "/api/declarations"): "DEC ADM",
+    ("GET", "/api/declarations"): "OP OFF AUD DEC ADM",
+    ("GET", "/api/declarations/{declaration_id}"): "OP OFF AUD DEC ADM",
+    ("GET", "/api/declarations/{declaration_id}/control"): "OP OFF AUD DEC ADM",
+    ("GET", "/api/declarations/{declaration_id}/permits"): "OP OFF AUD DEC ADM",
+    ("GET", "/api/declarations/{declaration_id}/release-preview"): "OP OFF AUD ADM",
+    ("POST", "/api/declarations/{declaration_id}/recheck"): "OP OFF ADM",
+    ("POST", "/api/declarations/{declaration_id}/risk"): "OP OFF ADM",
+    ("POST", "/api/declarations/{declaration_id}/release"): "OP OFF ADM",
+    ("POST", "/api/declarations/{declaration_id}/cancel"): "OP OFF DEC ADM",
+    ("POST", "/api/declarations/{declaration_id}/reject"): "OP OFF ADM",
+    ("GET", "/api/transits"): "OP OFF AUD ADM",
+    ("GET", "/api/transits/{transit_id}"): "OP OFF AUD ADM",
+    ("POST", "/api/transits/{transit_id}/arrive"): "OP OFF ADM",
+    ("POST", "/api/transits/{transit_id}/close"): "OP OFF ADM",
+    ("GET", "/api/seal-inventory"): "OP OFF AUD ADM",
+    ("POST", "/api/seal-inventory"): "OP OFF ADM",
+    ("GET", "/api/alerts"): "OP OFF MG AUD ADM",
+    ("GET", "/api/alerts/stats"): "OP AUD ADM",
+    ("GET", "/api/alerts/stream"): "OP OFF AUD ADM",
+    ("GET", "/api/alerts/{alert_id}"): "OP OFF MG AUD ADM",
+    ("POST", "/api/alerts/{alert_id}/acknowledge"): "OP MG ADM",
+    ("POST", "/api/alerts/{alert_id}/dispatch"): "OP ADM",
+    ("POST", "/api/alerts/{alert_id}/on-scene"): "OP MG ADM",
+    ("POST", "/api/alerts/{alert_id}/resolve"): "OP MG ADM",
+    ("GET", "/api/group/dispatches"): "MG ADM",
+    ("POST", "/api/group/position"): "MG ADM",
+    ("GET", "/api/groups"): "OP AUD ADM",
+    ("GET", "/api/groups/suggest"): "OP AUD ADM",
+    ("GET", "/api/groups/{group_id}/suggest"): "OP AUD ADM",
+    ("GET", "/api/console/units"): "OP OFF AUD ADM",
+    ("GET", "/api/console/units/{seal_id}"): "OP OFF AUD ADM",
+    ("GET", "/api/console/alerts"): "OP OFF AUD ADM",
+    ("GET", "/api/me"): "OP OFF AUD ADM",
+    ("GET", "/api/history/transits"): "OP AUD ADM",
+    ("GET", "/api/history/transits/{transit_id}"): "OP AUD ADM",
+    ("GET", "/api/history/transits/{transit_id}/track"): "OP AUD ADM",
+    ("GET", "/api/history/export/{dataset}"): "OP AUD ADM",
+    ("GET", "/api/history/aggregates"): "OP AUD ADM",
+    ("GET", "/api/trs"): "OP AUD ADM",
+    ("GET", "/api/trs/transits/{transit_id}"): "OP AUD ADM",
+    ("GET", "/api/trs/chart.png"): "OP AUD ADM",
+    ("GET", "/api/history/transits/{transit_id}/playback"): "OP AUD ADM",
+    ("GET", "/transits/{transit_id}/playback"): "OP AUD ADM page",
+    ("POST", "/api/devices/{seal_id}/keys"): "ADM",
+    ("GET", "/api/devices/{seal_id}/keys"): "ADM",
+    ("DELETE", "/api/devices/{seal_id}/keys/{kid}"): "ADM",
+    ("GET", "/"): "OP OFF AUD ADM page",
+    ("GET", "/officer"): "OP OFF AUD ADM page",
+    ("GET", "/officer/declarations/{declaration_id}"): "OP OFF AUD ADM page",
+    ("GET", "/auditor"): "OP AUD ADM page",
+    ("GET", "/auditor/transits/{transit_id}"): "OP AUD ADM page",
+    ("GET", "/auditor/trs"): "OP AUD ADM page",
+    ("GET", "/auditor/alerts"): "OP AUD ADM page",
+    ("GET", "/group"): "MG ADM page",
+    ("GET", "/group/manifest.webmanifest"): "public",
+    ("GET", "/group/sw.js"): "public",
+    ("GET", "/declarant"): "DEC ADM page",
+    ("GET", "/declarant/new"): "DEC ADM page",
+    ("GET", "/login"): "public",
+    ("POST", "/login"): "public",
+    ("POST", "/logout"): "public",
+    ("GET", "/lang/{locale}"): "public",
+    ("GET", "/docs"): "OP OFF MG AUD DEC ADM page",
+    ("GET", "/openapi.json"): "OP OFF MG AUD DEC ADM",
+    ("POST", "/api/auth/login"): "public",
+    ("POST", "/api/auth/logout"): "OP OFF MG AUD DEC ADM",
+    ("GET", "/api/auth/me"): "OP OFF MG AUD DEC ADM",
+    ("GET", "/api/users"): "ADM",
+    ("POST", "/api/users"): "ADM",
+    ("GET", "/api/users/{name}"): "ADM",
+    ("PATCH", "/api/users/{name}"): "ADM",
+    ("GET", "/api/audit/verify"): "AUD ADM",
+}
+ABBREVIATIONS = {
+    "OP": Role.OPERATOR,
+    "OFF": Role.OFFICER,
+    "MG": Role.MOBILE_GROUP,
+    "AUD": Role.AUDITOR,
+    "DEC": Role.DECLARANT,
+    "ADM": Role.ADMIN,
+}
+
+
+def expected_rule(key: tuple[str, str]) -> Rule:
+    words = MATRIX[key].split()
+    if words == ["public"]:
+        return Rule(frozenset(), public=True)
+    roles = frozenset(ABBREVIATIONS[w] for w in words if w in ABBREVIATIONS)
+    return Rule(roles, page="page" in words, scrape="scrape" in words)
+
 
 # A value for each path parameter, valid for its pattern (the resource need not exist).
 SAMPLE = {
@@ -60,6 +178,13 @@ async def call(client: httpx.AsyncClient, method: str, path: str, headers: dict[
     body: dict[str, object] | None = {} if method in ("POST", "PUT", "PATCH") else None
     params = QUERY.get((method, path))
     return await client.request(method, concrete(path), headers=headers, json=body, params=params)
+
+
+def test_access_is_the_written_matrix() -> None:
+    assert set(ACCESS) - set(MATRIX) == set(), "a route of ACCESS is missing from MATRIX"
+    assert set(MATRIX) - set(ACCESS) == set(), "MATRIX names a route ACCESS does not have"
+    for key in MATRIX:
+        assert ACCESS[key] == expected_rule(key), (key, ACCESS[key], MATRIX[key])
 
 
 def test_every_route_has_exactly_one_rule_and_no_rule_is_stale() -> None:
@@ -98,7 +223,7 @@ async def test_every_route_against_every_role(client: httpx.AsyncClient, users: 
     app = create_app(app_settings(users.url))
     checked = 0
     for method, path, _ in api_routes(app.routes):
-        rule = ACCESS[(method, path)]
+        rule = expected_rule((method, path))
         where = f"{method} {path}"
         if rule.public:
             anonymous = await call(client, method, path, {})
