@@ -135,6 +135,7 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
             ],
             [],
         )
+        conn.execute("ANALYZE")  # as autovacuum would soon after a bulk load
     return units
 
 
@@ -222,4 +223,6 @@ def raise_alerts(url: str, units: list[Unit], alert_type: str, severity: str, *,
                 [u.lon for u in units],
             ),
         ).fetchall()
+        conn.commit()
+        conn.execute("ANALYZE alerts")  # as autovacuum would soon: plans then know the storm is there
     return [int(r[0]) for r in rows]
