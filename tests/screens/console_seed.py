@@ -60,8 +60,11 @@ def along(route_code: str, fraction: float, n: int) -> tuple[float, float]:
     return lat1 + (lat2 - lat1) * f + jitter, lon1 + (lon2 - lon1) * f - jitter
 
 
-def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = None) -> list[Unit]:
-    """``count`` released, monitored transits, one seal each, with a fresh fix (moving, closed seal)."""
+def seed_fleet(
+    url: str, count: int, *, first: int = 1, now: datetime | None = None, fixes: bool = True
+) -> list[Unit]:
+    """``count`` released, monitored transits, one seal each, with a fresh fix (moving, closed seal)
+    unless ``fixes`` is false."""
     now = now or datetime.now(UTC).replace(microsecond=0)
     codes = sorted(ROUTES)
     units: list[Unit] = []
@@ -126,6 +129,8 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
                 "UPDATE transits SET seal_id = %s WHERE transit_id = %s", [(u.seal_id, u.transit_id) for u in units]
             )
         conn.commit()
+        if not fixes:
+            return units
         FixWriter(conn).write(
             [
                 FixRecord(
