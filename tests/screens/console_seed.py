@@ -60,9 +60,7 @@ def along(route_code: str, fraction: float, n: int) -> tuple[float, float]:
     return lat1 + (lat2 - lat1) * f + jitter, lon1 + (lon2 - lon1) * f - jitter
 
 
-def seed_fleet(
-    url: str, count: int, *, first: int = 1, now: datetime | None = None, fixes: bool = True
-) -> list[Unit]:
+def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = None, fixes: bool = True) -> list[Unit]:
     """``count`` released, monitored transits, one seal each, with a fresh fix (moving, closed seal)
     unless ``fixes`` is false."""
     now = now or datetime.now(UTC).replace(microsecond=0)
