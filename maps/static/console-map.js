@@ -213,14 +213,18 @@
         }).addTo(group);
     }
 
-    function select(id, track) {
-        selected = id;
+    function showTrack(track) {
         layers.track.clearLayers();
-        var u = id && SWUnits.get(id);
         if (track && track.type) {
             L.geoJSON(track, { pane: "sw-track", style: { color: "#0b5cad", weight: 3, opacity: 0.8 } })
                 .addTo(layers.track);
         }
+    }
+
+    function select(id, track) {
+        selected = id;
+        showTrack(track);
+        var u = id && SWUnits.get(id);
         if (u && u.lat !== null) {
             var ll = L.latLng(u.lat, u.lon);
             if (!map.getBounds().pad(-0.2).contains(ll) || map.getZoom() < 9) {
@@ -265,6 +269,7 @@
         init: init,
         setUnits: setUnits,
         select: select,
+        track: showTrack,
         setGroups: setGroups,
         redraw: schedule,
         onDrawn: function (fn) { drawnListeners.push(fn); },

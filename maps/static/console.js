@@ -110,9 +110,19 @@
         });
         req.then(function (c) {
             if (card.kind !== "unit" || card.id !== sealId) { return; }
+            card.readAt = Date.now();
             showCard(unitCard(c));
             SWConsoleMap.select(sealId, c.track || null);
         }).catch(cardError);
+    }
+
+    function refreshUnit(sealId) {
+        card.readAt = Date.now();
+        SW.api("/api/console/units/" + encodeURIComponent(sealId)).then(function (c) {
+            if (card.kind !== "unit" || card.id !== sealId) { return; }
+            showCard(unitCard(c));
+            SWConsoleMap.track(c.track || null);
+        }).catch(function () {});
     }
 
     // ---- an alert: steps, evidence, actions ----
@@ -349,9 +359,10 @@
         SWUnits.onChange(function (change) {
             SWList.update(change);
             updateLegend();
-            if (card.kind === "unit" && change.structural) {
-                var u = SWUnits.get(card.id);
-                if (u) { SWConsoleMap.redraw(); }
+            // The open card follows its unit: a new fix or state re-reads it (at most every 10 s).
+            if (card.kind === "unit" && change.moved.some(function (u) { return u.id === card.id; }) &&
+                    Date.now() - (card.readAt || 0) > 10000) {
+                refreshUnit(card.id);
             }
         });
         SWUnits.onError(function (err) {

@@ -75,6 +75,8 @@ async def test_operator_works_an_alert_in_azerbaijani(
     if await legacy(page):
         pytest.skip("this server has no /api/console/units: the list cannot search by plate")
     assert await page.get_attribute("html", "lang") == "az"
+    # The mobile groups are on the map with their state.
+    await expect(page.locator(".cx-group-icon.cx-group-available")).to_have_count(2)
 
     # Find the seal by its plate: one row, with its state; the card tells its transit.
     await page.fill("#cx-q", unit.plate)
