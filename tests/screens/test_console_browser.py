@@ -20,7 +20,7 @@ from maps.i18n import gettext
 from tests.alerts.conftest import fix
 from tests.browser import login, path_is
 from tests.login import PASSWORD, ensure_user
-from tests.screens.conftest import docs_screenshot
+from tests.screens.conftest import PHONE, docs_screenshot
 from tests.screens.console_seed import Unit, raise_alerts, seed_fleet, set_fix, silence
 
 READY = "document.getElementById('sw-map-area').dataset.ready === '1'"
@@ -171,6 +171,10 @@ async def test_the_list_filters_and_the_legend_filters(
         await page.select_option("#cx-f-carrier", fleet[0].carrier)
         await expect(shown).to_have_count(len([u for u in fleet if u.carrier == fleet[0].carrier]))
         await page.select_option("#cx-f-carrier", "")
+        await page.select_option("#cx-f-alert", "seal_opened")
+        await expect(shown).to_have_count(1)
+        await expect(shown.first).to_have_attribute("data-seal-id", opened.seal_id)
+        await page.select_option("#cx-f-alert", "")
     # Selecting a unit opens its transit card and rings it on the map.
     await page.fill("#cx-q", "")
     await shown.first.click()
@@ -284,4 +288,31 @@ async def test_a_new_critical_alert_sounds_and_notifies_when_switched_on(
     assert await page.evaluate("window.__swAlarms") == 1
     await expect(page.locator("#cx-alert-list .cx-alert").first).to_have_class(re.compile(r"\bsev-critical\b"))
     assert re.match(r"^\(\d+\) ", await page.title())
+    await context.close()
+
+
+async def test_the_console_works_on_a_phone(
+    migrated_db: str, base_url: str, chromium: Browser, fleet: list[Unit]
+) -> None:
+    ensure_user(migrated_db, "op-6", "operator")
+    context = await chromium.new_context(locale="ru-RU", viewport=PHONE, is_mobile=True, has_touch=True)
+    page = await context.new_page()
+    await login(page, base_url, "op-6", PASSWORD, next_path="/")
+    await page.wait_for_function(READY, timeout=60_000)
+    # The map above, the list below, nothing wider than the screen.
+    map_box = await page.locator("#sw-map-area").bounding_box()
+    list_box = await page.locator("#cx-list").bounding_box()
+    assert map_box and list_box and map_box["y"] + map_box["height"] <= list_box["y"] + 1
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await page.fill("#cx-q", fleet[7].seal_id)
+    row = page.locator("#cx-list .cx-row:not([hidden])")
+    await expect(row).to_have_count(1)
+    await row.tap()
+    card = page.locator("#cx-card")
+    await expect(card.locator(".cx-card-unit")).to_have_attribute("data-seal-id", fleet[7].seal_id)
+    card_box = await card.bounding_box()
+    assert card_box and card_box["width"] == PHONE["width"]
+    await expect(card).to_contain_text(gettext("ru", "Last fix"))
+    await page.tap("#cx-card-close")
+    await expect(card).to_be_hidden()
     await context.close()
