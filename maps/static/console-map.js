@@ -113,10 +113,11 @@
             var bucket = trouble ? cells.trouble : cells.healthy;
             var c = bucket.get(key);
             if (!c) {
-                c = { n: 0, lat: 0, lon: 0, rank: 99, state: null, sev: null, unit: u };
+                c = { n: 0, lat: 0, lon: 0, rank: 99, state: null, sev: null, unit: u, by: {} };
                 bucket.set(key, c);
             }
             c.n += 1;
+            c.by[u.state] = (c.by[u.state] || 0) + 1;
             c.lat += u.lat;
             c.lon += u.lon;
             if (u.rank < c.rank) { c.rank = u.rank; c.state = u.state; c.unit = u; }
@@ -125,19 +126,30 @@
         return cells;
     }
 
+    function majority(c) {
+        var best = c.state;
+        Object.keys(c.by).forEach(function (s) { if (c.by[s] > c.by[best]) { best = s; } });
+        return best;
+    }
+
+    // A troubled cluster is filled with its worst state; a healthy one (stopped, low battery, moving)
+    // with its most common state and ringed in its worst, so thirty stopped trucks do not paint
+    // ten thousand moving ones blue.
     function marker(c, paneName) {
         var lat = c.n === 1 ? c.unit.lat : c.lat / c.n, lon = c.n === 1 ? c.unit.lon : c.lon / c.n;
+        var fill = paneName === "sw-trouble" || c.n === 1 ? c.state : majority(c);
+        var ring = c.sev ? SEV_COLORS[c.sev] : fill !== c.state ? stateColor(c.state) : (c.n === 1 ? "#1b1b1b" : "#ffffff");
         var radius = c.n === 1 ? 7 : Math.min(22, 9 + 3.2 * Math.log(c.n) / Math.LN10 * 1.6);
         var m = new CountMarker([lat, lon], {
             renderer: panes[paneName],
             pane: paneName,
             radius: radius,
             count: c.n,
-            textColor: textColor(c.state),
-            fillColor: stateColor(c.state),
+            textColor: textColor(fill),
+            fillColor: stateColor(fill),
             fillOpacity: 0.92,
-            color: c.sev ? SEV_COLORS[c.sev] : (c.n === 1 ? "#1b1b1b" : "#ffffff"),
-            weight: c.sev ? 3.5 : 1.5
+            color: ring,
+            weight: c.sev || fill !== c.state ? 3.5 : 1.5
         });
         var u = c.unit;
         if (c.n === 1) {
@@ -153,7 +165,9 @@
     function draw() {
         pending = false;
         if (!map) { return; }
+        var started = global.performance.now();
         var cells = cluster();
+        var clustered = global.performance.now();
         ["healthy", "trouble"].forEach(function (kind) {
             var paneName = "sw-" + kind, group = layers[paneName];
             group.clearLayers();
@@ -169,7 +183,9 @@
             cells: cells.healthy.size + cells.trouble.size,
             trouble: cells.trouble.size,
             units: units.length,
-            states: states
+            states: states,
+            clusterMs: Math.round(clustered - started),
+            drawMs: Math.round(global.performance.now() - started)
         };
         drawSelected();
         drawnListeners.forEach(function (fn) { fn(drawnCount); });
@@ -207,8 +223,13 @@
         }
         if (u && u.lat !== null) {
             var ll = L.latLng(u.lat, u.lon);
-            if (!map.getBounds().pad(-0.1).contains(ll) || map.getZoom() < 9) {
-                map.setView(ll, Math.max(map.getZoom(), 10));
+            if (!map.getBounds().pad(-0.2).contains(ll) || map.getZoom() < 9) {
+                // Centred in the part of the map the card leaves free (the card covers its right edge).
+                var card = document.getElementById("cx-card");
+                var covered = card && !card.hidden && global.innerWidth > 800 ? card.offsetWidth : 0;
+                var zoom = Math.max(map.getZoom(), 10);
+                var p = map.project(ll, zoom).add([covered / 2, 0]);
+                map.setView(map.unproject(p, zoom), zoom);
             }
         }
         drawSelected();

@@ -75,7 +75,7 @@
             dl([
                 [_("Seal"), c.seal_id],
                 [_("Transit"), c.transit_id || "–"],
-                [_("Declaration"), c.declaration_id || "–"],
+                [_("Declaration"), c.mrn || c.declaration_id || "–"],
                 [_("Carrier"), c.carrier || "–", "cx-card-carrier"],
                 [_("Plate"), c.plate || "–"],
                 [_("Route"), (c.route_code || "–") + (c.route_name ? " · " + c.route_name : "")],
@@ -101,9 +101,9 @@
     function openUnit(sealId) {
         card = { kind: "unit", id: sealId, seal: sealId };
         SWList.setSelected(sealId);
-        SWConsoleMap.select(sealId, null);
         var u = SWUnits.get(sealId);
         showCard('<p class="sw-muted">' + esc(_("Loading {what}", { what: (u && u.plate) || sealId })) + "</p>");
+        SWConsoleMap.select(sealId, null);
         var req = SW.api("/api/console/units/" + encodeURIComponent(sealId)).catch(function (err) {
             if (err.status === 404 && !SWUnits.store.legacy) { throw err; }
             return fallbackCard(sealId);
@@ -235,8 +235,8 @@
 
     function openAlert(id, sealId) {
         card = { kind: "alert", id: id, seal: sealId || null };
-        if (sealId) { SWList.setSelected(sealId); SWConsoleMap.select(sealId, null); }
         showCard('<p class="sw-muted">' + esc(_("Loading {what}", { what: "#" + id })) + "</p>");
+        if (sealId) { SWList.setSelected(sealId); SWConsoleMap.select(sealId, null); }
         SW.api("/api/alerts/" + encodeURIComponent(id)).then(function (a) {
             card.seal = a.seal_id;
             SWList.setSelected(a.seal_id);
@@ -295,7 +295,7 @@
         });
         document.getElementById("cx-units-count").textContent = SW.fmt.integer(SWUnits.store.units.length);
         var stamp = document.getElementById("cx-updated");
-        stamp.textContent = _("Updated {time}", { time: SW.fmt.clock(Date.now()) });
+        stamp.textContent = _("Updated {time}", { time: SW.fmt.clock(SWUnits.now() / 1000) });
         stamp.classList.remove("error");
     }
 

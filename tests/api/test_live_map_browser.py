@@ -88,7 +88,12 @@ async def test_browser_shows_every_seal_with_its_status(live_url: str, migrated_
         "[data-state-count]", "ns => Object.fromEntries(ns.map(n => [n.dataset.stateCount, n.textContent]))"
     )
     assert {s: int(n) for s, n in counts.items() if int(n)} == {
-        "tampered": 1, "opened": 1, "silent": 1, "low_battery": 1, "stopped": 1, "moving": 2
+        "tampered": 1,
+        "opened": 1,
+        "silent": 1,
+        "low_battery": 1,
+        "stopped": 1,
+        "moving": 2,
     }
     # The vector basemap drew a labelled marker for every customs office and border checkpoint.
     assert await page.locator(".place-label").count() == len(offices())

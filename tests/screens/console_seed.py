@@ -8,6 +8,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -39,6 +40,12 @@ class Unit:
     lon: float
 
 
+def bulk(conn: psycopg.Connection[Any]) -> None:
+    """Test data written in bulk skips the row triggers (the audit chain's hashing at commit took
+    minutes for 10,000 transits); the rows are consistent by construction."""
+    conn.execute("SET session_replication_role = replica")
+
+
 def ids(n: int) -> tuple[str, str, str]:
     return f"TR{n:07d}", f"AZS-{n:07d}", f"{10 + n % 80:02d}-{chr(65 + n % 26)}{chr(65 + n // 26 % 26)}-{n % 1000:03d}"
 
@@ -65,11 +72,10 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
         units.append(Unit(n, transit_id, seal_id, plate, CARRIERS[n % len(CARRIERS)][0], code, lat, lon))
     released = now - timedelta(hours=2)
     with psycopg.connect(url, row_factory=dict_row) as conn:
+        bulk(conn)
         lines = {r["code"]: r["polyline"] for r in conn.execute("SELECT code, polyline FROM routes")}
         with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO seals (seal_id, battery_pct) VALUES (%s, 90)", [(u.seal_id,) for u in units]
-            )
+            cur.executemany("INSERT INTO seals (seal_id, battery_pct) VALUES (%s, 90)", [(u.seal_id,) for u in units])
             cur.executemany(
                 """INSERT INTO declarations (lrn, mrn, status, declarant_tin, carrier_name, carrier_tin,
                        vehicle_plate, office_departure, office_destination, route_code, itinerary_places, seal_count,
@@ -77,8 +83,15 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
                    VALUES (%s, %s, 'released', '1234567890', %s, %s, %s, 'AZRBR', 'AZBAK', %s, '{AZRBR,AZBAK}', 1,
                            'GE', '{}', %s)""",
                 [
-                    (f"LRN-{u.n}", u.transit_id, u.carrier, CARRIERS[u.n % len(CARRIERS)][1], u.plate, u.route_code,
-                     released)
+                    (
+                        f"LRN-{u.n}",
+                        u.transit_id,
+                        u.carrier,
+                        CARRIERS[u.n % len(CARRIERS)][1],
+                        u.plate,
+                        u.route_code,
+                        released,
+                    )
                     for u in units
                 ],
             )
@@ -89,8 +102,15 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
                    SELECT %s, id, %s, %s, %s, 2000, 'AZRBR', 'AZBAK', 'green', true, %s, %s
                    FROM declarations WHERE mrn = %s""",
                 [
-                    (u.transit_id, u.route_code, json.dumps(lines[u.route_code]), json.dumps(CORRIDOR), released,
-                     now + timedelta(hours=20), u.transit_id)
+                    (
+                        u.transit_id,
+                        u.route_code,
+                        json.dumps(lines[u.route_code]),
+                        json.dumps(CORRIDOR),
+                        released,
+                        now + timedelta(hours=20),
+                        u.transit_id,
+                    )
                     for u in units
                 ],
             )
@@ -107,21 +127,49 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
             )
         conn.commit()
         FixWriter(conn).write(
-            [FixRecord(u.seal_id, 1, now - timedelta(seconds=20), u.lat, u.lon, 62.0, 90.0, 9, 0.9, 88.0, "closed", now)
-             for u in units],
+            [
+                FixRecord(
+                    u.seal_id, 1, now - timedelta(seconds=20), u.lat, u.lon, 62.0, 90.0, 9, 0.9, 88.0, "closed", now
+                )
+                for u in units
+            ],
             [],
         )
     return units
 
 
-def set_fix(url: str, unit: Unit, *, seq: int, ago_s: float = 10, state: str = "closed", battery: float = 88.0,
-            speed: float | None = 55.0, lat: float | None = None, lon: float | None = None) -> None:
+def set_fix(
+    url: str,
+    unit: Unit,
+    *,
+    seq: int,
+    ago_s: float = 10,
+    state: str = "closed",
+    battery: float = 88.0,
+    speed: float | None = 55.0,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> None:
     """A newer fix of one unit (a seal opened, a battery running low, a truck that stopped)."""
     now = datetime.now(UTC)
     with psycopg.connect(url, row_factory=dict_row) as conn:
         FixWriter(conn).write(
-            [FixRecord(unit.seal_id, seq, now - timedelta(seconds=ago_s), lat if lat is not None else unit.lat,
-                       lon if lon is not None else unit.lon, speed, 90.0, 9, 0.9, battery, state, now)],
+            [
+                FixRecord(
+                    unit.seal_id,
+                    seq,
+                    now - timedelta(seconds=ago_s),
+                    lat if lat is not None else unit.lat,
+                    lon if lon is not None else unit.lon,
+                    speed,
+                    90.0,
+                    9,
+                    0.9,
+                    battery,
+                    state,
+                    now,
+                )
+            ],
             [],
         )
 
@@ -131,8 +179,23 @@ def silence(url: str, units: list[Unit], minutes: float) -> None:
     now = datetime.now(UTC)
     with psycopg.connect(url, row_factory=dict_row) as conn:
         FixWriter(conn).write(
-            [FixRecord(u.seal_id, 2, now - timedelta(minutes=minutes), u.lat, u.lon, 40.0, 90.0, 9, 0.9, 80.0,
-                       "closed", now) for u in units],
+            [
+                FixRecord(
+                    u.seal_id,
+                    2,
+                    now - timedelta(minutes=minutes),
+                    u.lat,
+                    u.lon,
+                    40.0,
+                    90.0,
+                    9,
+                    0.9,
+                    80.0,
+                    "closed",
+                    now,
+                )
+                for u in units
+            ],
             [],
         )
 
@@ -140,6 +203,7 @@ def silence(url: str, units: list[Unit], minutes: float) -> None:
 def raise_alerts(url: str, units: list[Unit], alert_type: str, severity: str, *, minutes_ago: float = 15) -> list[int]:
     """One open alert of the type per unit, straight into the alerts table (a storm in one statement)."""
     with psycopg.connect(url) as conn:
+        bulk(conn)
         rows = conn.execute(
             """INSERT INTO alerts (type, severity, transit_id, seal_id, lat, lon, first_t, last_t, raised_at,
                                   updated_at, evidence)

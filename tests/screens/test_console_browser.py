@@ -14,7 +14,10 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from psycopg.rows import dict_row
 
+from alerts.service import AlertService
+from alerts.settings import AlertSettings
 from maps.i18n import gettext
+from tests.alerts.conftest import fix
 from tests.browser import login, path_is
 from tests.login import PASSWORD, ensure_user
 from tests.screens.conftest import docs_screenshot
@@ -164,6 +167,14 @@ async def test_the_list_filters_and_the_legend_filters(
         await page.fill("#cx-q", "")
         await page.select_option("#cx-f-carrier", fleet[0].carrier)
         await expect(shown).to_have_count(len([u for u in fleet if u.carrier == fleet[0].carrier]))
+        await page.select_option("#cx-f-carrier", "")
+    # Selecting a unit opens its transit card and rings it on the map.
+    await page.fill("#cx-q", "")
+    await shown.first.click()
+    await expect(page.locator("#cx-card .cx-card-unit")).to_have_attribute("data-seal-id", opened.seal_id)
+    await expect(shown.first).to_have_class(re.compile(r"\bselected\b"))
+    await page.wait_for_timeout(500)  # the recent track and the ring are drawn
+    await docs_screenshot(page, "console-normal.png")
     await context.close()
 
 
@@ -238,4 +249,36 @@ async def test_a_critical_alert_stays_in_view_among_10000_open_alerts(
     assert "tampered" in drawn["states"], drawn
     assert await page.title() == "(10,000) sealwatch · Operations console"
     await docs_screenshot(page, "console-storm.png")
+    await context.close()
+
+
+async def test_a_new_critical_alert_sounds_and_notifies_when_switched_on(
+    migrated_db: str, base_url: str, chromium: Browser, fleet: list[Unit]
+) -> None:
+    ensure_user(migrated_db, "op-5", "operator")
+    context = await chromium.new_context(locale="en-US", viewport={"width": 1400, "height": 900})
+    # Desktop notifications are recorded (a headless browser has no desktop to show them on).
+    await context.add_init_script(
+        "window.__notes = []; window.Notification = function (title, o) { window.__notes.push(title); };"
+        " window.Notification.permission = 'granted';"
+        " window.Notification.requestPermission = () => Promise.resolve('granted');"
+    )
+    page = await context.new_page()
+    await login(page, base_url, "op-5", PASSWORD, next_path="/")
+    await page.wait_for_function(READY, timeout=60_000)
+    await page.click("#cx-tab-alerts")
+    await page.check("#cx-alarm")
+    await page.reload()  # the switch is remembered
+    await page.wait_for_function(READY, timeout=60_000)
+    await page.click("#cx-tab-alerts")
+    await expect(page.locator("#cx-alarm")).to_be_checked()
+    await page.wait_for_function("SWAlerts.state.source && SWAlerts.state.source.readyState === 1", timeout=20_000)
+    async with AlertService(migrated_db, AlertSettings(), None) as service:
+        await service.on_batch([fix(fleet[0].seal_id, 10, battery=15.0)], [])  # a warning: no alarm
+        await service.on_batch([fix(fleet[1].seal_id, 10, state="tampered")], [])
+    await page.wait_for_function("window.__notes.length === 1", timeout=20_000)
+    assert await page.evaluate("window.__notes") == ["Critical alert: Seal tampered"]
+    assert await page.evaluate("window.__swAlarms") == 1
+    await expect(page.locator("#cx-alert-list .cx-alert").first).to_have_class(re.compile(r"\bsev-critical\b"))
+    assert re.match(r"^\(\d+\) ", await page.title())
     await context.close()
