@@ -26,6 +26,7 @@ from store.fixes import FixWriter
 from tests.browser import login, path_is
 from tests.helpers import serve_app
 from tests.login import PASSWORD, ensure_user
+from tests.screens.console_seed import seed_fleet
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "live-map.png"
 
@@ -51,8 +52,10 @@ SEALS = [
 
 @pytest.fixture
 def live_url(migrated_db: str) -> Iterator[str]:
+    # Each seal on a monitored transit (the console shows units, not loose seals).
+    units = seed_fleet(migrated_db, len(SEALS), first=101, fixes=False)
     with psycopg.connect(migrated_db, row_factory=dict_row) as conn:
-        FixWriter(conn).write([f for _, f in SEALS], [])
+        FixWriter(conn).write([f._replace(seal_id=u.seal_id) for u, (_, f) in zip(units, SEALS, strict=True)], [])
     with serve_app(create_app(Settings(database_url=migrated_db, mqtt_url=None))) as url:
         yield url + "/"
 
@@ -78,7 +81,7 @@ async def test_browser_shows_every_seal_with_its_status(live_url: str, migrated_
     rows = await page.eval_on_selector_all(
         "#cx-list .cx-row:not([hidden])", "rs => rs.map(r => [r.dataset.sealId, r.dataset.state])"
     )
-    assert sorted(map(tuple, rows)) == sorted((f.seal_id, status) for status, f in SEALS)
+    assert sorted(map(tuple, rows)) == sorted((f"AZS-{int(f.seal_id[4:]):07d}", status) for status, f in SEALS)
     assert [s for _, s in rows][:3] == ["tampered", "opened", "silent"]
     # Drawn on the canvas: all seven (none hidden under another), the troubled ones in their own pane.
     drawn = await page.evaluate("SWConsoleMap.drawn()")

@@ -60,8 +60,9 @@ def along(route_code: str, fraction: float, n: int) -> tuple[float, float]:
     return lat1 + (lat2 - lat1) * f + jitter, lon1 + (lon2 - lon1) * f - jitter
 
 
-def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = None) -> list[Unit]:
-    """``count`` released, monitored transits, one seal each, with a fresh fix (moving, closed seal)."""
+def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = None, fixes: bool = True) -> list[Unit]:
+    """``count`` released, monitored transits, one seal each, with a fresh fix (moving, closed seal)
+    unless ``fixes`` is false."""
     now = now or datetime.now(UTC).replace(microsecond=0)
     codes = sorted(ROUTES)
     units: list[Unit] = []
@@ -126,6 +127,8 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
                 "UPDATE transits SET seal_id = %s WHERE transit_id = %s", [(u.seal_id, u.transit_id) for u in units]
             )
         conn.commit()
+        if not fixes:
+            return units
         FixWriter(conn).write(
             [
                 FixRecord(
@@ -135,6 +138,7 @@ def seed_fleet(url: str, count: int, *, first: int = 1, now: datetime | None = N
             ],
             [],
         )
+        conn.execute("ANALYZE")  # as autovacuum would soon after a bulk load
     return units
 
 
@@ -222,4 +226,6 @@ def raise_alerts(url: str, units: list[Unit], alert_type: str, severity: str, *,
                 [u.lon for u in units],
             ),
         ).fetchall()
+        conn.commit()
+        conn.execute("ANALYZE alerts")  # as autovacuum would soon: plans then know the storm is there
     return [int(r[0]) for r in rows]

@@ -144,6 +144,7 @@ async def test_the_list_filters_and_the_legend_filters(
     opened, low = fleet[3], fleet[4]
     set_fix(migrated_db, opened, seq=5, state="opened", speed=0.0)
     set_fix(migrated_db, low, seq=5, battery=4.0)
+    raise_alerts(migrated_db, [opened], "seal_opened", "critical", minutes_ago=3)
     ensure_user(migrated_db, "op-2", "operator")
     context, page = await console_page(chromium, base_url, "op-2")
     shown = page.locator("#cx-list .cx-row:not([hidden])")
