@@ -1,8 +1,8 @@
 """The console's units feed: every monitored seal as one columnar row, and what changed since a cursor.
 
 A unit is a seal of an active monitored transit. Its state is :func:`maps.seal_status.classify`
-evaluated in SQL (:data:`STATE_SQL`, the same precedence; ``tests/maps/test_console_units.py``
-checks the two agree), so 100,000 units take one statement and no Python per row: PostgreSQL
+evaluated in SQL (:data:`STATE_SQL`, the same precedence; ``tests/api/test_console_api.py``
+checks the two agree), so 100,000 rows take one statement and no Python per row: PostgreSQL
 builds the rows' JSON and the API sends it on as bytes.
 
 A cursor names the database time of the previous answer and the alert stream id it had seen.
