@@ -1,8 +1,8 @@
 """The console's units feed: every monitored seal as one columnar row, and what changed since a cursor.
 
 A unit is a seal of an active monitored transit. Its state is :func:`maps.seal_status.classify`
-evaluated in SQL (:data:`STATE_SQL`, the same precedence; ``tests/maps/test_console_units.py``
-checks the two agree), so 100,000 units take one statement and no Python per row: PostgreSQL
+evaluated in SQL (:data:`STATE_SQL`, the same precedence; ``tests/api/test_console_api.py``
+checks the two agree), so 100,000 rows take one statement and no Python per row: PostgreSQL
 builds the rows' JSON and the API sends it on as bytes.
 
 A cursor names the database time of the previous answer and the alert stream id it had seen.
@@ -132,10 +132,12 @@ UNION SELECT ts.seal_id FROM alert_stream s JOIN alerts a ON a.id = s.alert_id
 """
 
 # Seals that were units and are no longer: their transit left 'active' (or stopped being
-# monitored), or they were returned, after the cursor; minus any that are units again.
+# monitored), or the seal was returned (taken off a transit), after the cursor; minus any that are
+# units again (a seal already on its next transit).
 _GONE = """
 SELECT DISTINCT ts.seal_id FROM transits t JOIN transit_seals ts ON ts.transit_id = t.transit_id
-WHERE t.changed_at > %(since_fix)s AND (t.status <> 'active' OR NOT t.monitored OR ts.returned_at IS NOT NULL)
+WHERE (t.changed_at > %(since_fix)s AND (t.status <> 'active' OR NOT t.monitored)
+       OR ts.returned_at > %(since_fix)s)
   AND NOT EXISTS (SELECT 1 FROM transit_seals now_ts JOIN transits now_t ON now_t.transit_id = now_ts.transit_id
                   WHERE now_ts.seal_id = ts.seal_id AND now_ts.returned_at IS NULL
                     AND now_t.status = 'active' AND now_t.monitored)

@@ -23,6 +23,7 @@ CREATE INDEX transits_active_deadline ON transits (deadline) WHERE status = 'act
 CREATE INDEX seal_latest_updated ON seal_latest (updated_at);
 CREATE INDEX seal_latest_t ON seal_latest (t);
 CREATE INDEX transit_seals_assigned ON transit_seals (assigned_at) WHERE returned_at IS NULL;
+CREATE INDEX transit_seals_returned ON transit_seals (returned_at) WHERE returned_at IS NOT NULL;
 
 -- The alerts panel: unresolved alerts, most severe first, then newest, paged by keyset.
 CREATE INDEX alerts_panel ON alerts (

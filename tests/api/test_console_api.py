@@ -18,7 +18,7 @@ from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from api.app import create_app
 from bench.console_fleet import seed_fleet
-from maps.console_units import STATE_SQL, thin
+from maps.console_units import STATE_SQL, Cursor, thin
 from maps.seal_status import classify
 from sealwatch.config import Settings
 from sealwatch.fixes import FixRecord
@@ -131,6 +131,35 @@ async def test_full_answer_then_only_what_changed(migrated_db: str, client: http
 
     # An unknown or garbled cursor is answered in full.
     assert (await units(client, "not-a-cursor"))["full"] is True
+
+
+async def test_a_fix_committed_after_the_cursor_but_stamped_before_it_is_not_missed(
+    migrated_db: str, client: httpx.AsyncClient
+) -> None:
+    tr = insert_transit(migrated_db, 1)
+    store(migrated_db, tr.seal_id, 1, datetime.now(UTC) - timedelta(minutes=1))
+    age_everything(migrated_db)
+    first = await units(client)
+    # An ingest transaction that began a second before the answer and committed after it.
+    store(migrated_db, tr.seal_id, 2, datetime.now(UTC), lon=48.25)
+    with psycopg.connect(migrated_db) as conn:
+        cursor = Cursor.decode(first["cursor"])
+        assert cursor is not None
+        stamped = cursor.at - timedelta(seconds=1)
+        conn.execute("UPDATE seal_latest SET updated_at = %s WHERE seal_id = %s", (stamped, tr.seal_id))
+    later = await units(client, first["cursor"])
+    assert by_seal(later)[tr.seal_id]["lon"] == 48.25
+
+
+async def test_a_seal_taken_off_an_active_transit_is_gone(migrated_db: str, client: httpx.AsyncClient) -> None:
+    tr = insert_transit(migrated_db, 1)
+    store(migrated_db, tr.seal_id, 1, datetime.now(UTC))
+    age_everything(migrated_db)
+    first = await units(client)
+    with psycopg.connect(migrated_db) as conn:  # the transit stays active; its seal goes back to the inventory
+        conn.execute("UPDATE transit_seals SET returned_at = now() WHERE transit_id = %s", (tr.transit_id,))
+    later = await units(client, first["cursor"])
+    assert later["gone"] == [tr.seal_id] and later["rows"] == []
 
 
 async def test_a_seal_crossing_the_silence_threshold_appears_without_a_new_fix(
