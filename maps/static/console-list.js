@@ -28,16 +28,20 @@
         return true;
     }
 
-    function compare(a, b) {
-        if (a.rank !== b.rank) { return a.rank - b.rank; }
-        return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-    }
+    function byId(a, b) { return a.id < b.id ? -1 : a.id > b.id ? 1 : 0; }
 
+    // Severity first, then seal id: one bucket per state, each sorted by id. The units arrive in id
+    // order, so each bucket is nearly sorted already and sorting it is close to linear.
     function refilter() {
         var all = SWUnits.store.units;
+        var buckets = [];
+        for (var i = 0; i < all.length; i++) {
+            var u = all[i];
+            if (!matches(u)) { continue; }
+            (buckets[u.rank] || (buckets[u.rank] = [])).push(u);
+        }
         var out = [];
-        for (var i = 0; i < all.length; i++) { if (matches(all[i])) { out.push(all[i]); } }
-        out.sort(compare);
+        buckets.forEach(function (b) { if (b) { b.sort(byId); out = out.concat(b); } });
         rows = out;
         el.spacer.style.height = (rows.length * ROW_H) + "px";
         var total = SWUnits.store.units.length;
@@ -202,9 +206,14 @@
         global.setInterval(scheduleRender, 5000);
     }
 
+    var optionsTimer = null;
+
     function update(change) {
         if (change.structural) {
-            refreshOptions();
+            // The route and carrier choices can wait for a task of their own.
+            if (!optionsTimer) {
+                optionsTimer = global.setTimeout(function () { optionsTimer = null; refreshOptions(); }, 0);
+            }
             refilter();
         } else {
             scheduleRender();

@@ -100,26 +100,42 @@
         return counts;
     }
 
+    // Rows are applied CHUNK at a time, each slice in its own task, so a full load of 100,000
+    // units never blocks the page for long.
+    var CHUNK = 5000;
+
+    function applyRows(rows, f, change, seen) {
+        return new Promise(function (resolve) {
+            function step(from) {
+                var end = Math.min(rows.length, from + CHUNK);
+                for (var i = from; i < end; i++) {
+                    var rec = recordFromRow(rows[i], f);
+                    if (seen) { seen.add(rec.id); }
+                    var kind = upsert(rec);
+                    if (kind === 2) { change.structural = true; }
+                    if (kind) { change.moved.push(store.byId.get(rec.id)); }
+                }
+                if (end < rows.length) { global.setTimeout(function () { step(end); }, 0); } else { resolve(); }
+            }
+            step(0);
+        });
+    }
+
     function applyConsole(body) {
         var f = {};
         body.fields.forEach(function (name, i) { f[name] = i; });
         var change = { full: !!body.full, structural: !!body.full, moved: [] };
         var seen = body.full ? new Set() : null;
-        body.rows.forEach(function (row) {
-            var rec = recordFromRow(row, f);
-            if (seen) { seen.add(rec.id); }
-            var kind = upsert(rec);
-            if (kind === 2) { change.structural = true; }
-            if (kind) { change.moved.push(store.byId.get(rec.id)); }
+        return applyRows(body.rows, f, change, seen).then(function () {
+            if (seen) {
+                store.units.slice().forEach(function (u) { if (!seen.has(u.id)) { remove(u.id); } });
+            }
+            (body.gone || []).forEach(function (id) { if (remove(String(id))) { change.structural = true; } });
+            store.cursor = body.cursor || null;
+            if (body.now) { store.skewMs = Date.parse(body.now) - Date.now() || 0; }
+            store.counts = body.counts || computeCounts();
+            return change;
         });
-        if (seen) {
-            store.units.slice().forEach(function (u) { if (!seen.has(u.id)) { remove(u.id); } });
-        }
-        (body.gone || []).forEach(function (id) { if (remove(String(id))) { change.structural = true; } });
-        store.cursor = body.cursor || null;
-        if (body.now) { store.skewMs = Date.parse(body.now) - Date.now() || 0; }
-        store.counts = body.counts || computeCounts();
-        return change;
     }
 
     // The older API: a GeoJSON FeatureCollection of every seal, each poll in full.
@@ -166,7 +182,10 @@
 
     function poll() {
         fetchOnce().then(function (change) {
-            emit(change);
+            // The list and the map work in the next task, not in the one that applied the rows.
+            return new Promise(function (resolve) {
+                global.setTimeout(function () { emit(change); resolve(); }, 0);
+            });
         }).catch(function (err) {
             errorListeners.forEach(function (fn) { fn(err); });
         }).then(function () {

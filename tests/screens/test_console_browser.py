@@ -157,7 +157,7 @@ async def test_the_list_filters_and_the_legend_filters(
     await page.click('.cx-legend-item[data-state="opened"]')
     await page.click('.cx-legend-item[data-state="low_battery"]')
     await expect(shown).to_have_count(2)
-    assert await page.evaluate("SWConsoleMap.drawn().units") == 2
+    await page.wait_for_function("SWConsoleMap.drawn().units === 2")
     await page.click('.cx-legend-item[data-state="opened"]')
     await expect(shown).to_have_count(1)
     await expect(shown.first).to_have_attribute("data-seal-id", low.seal_id)
