@@ -142,13 +142,27 @@
             (note ? " · " + extra.join(" · ") : "") + "</li>";
     }
 
+    // An evidence value in words and metric units, by what its key says it is.
+    function evidenceValue(k, v) {
+        if (v === null || v === undefined) { return "–"; }
+        if (typeof v === "boolean") { return v ? _("yes") : _("no"); }
+        if (k === "observation") { return SW.label("observation", v); }
+        if (k === "from_state" || k === "to_state") { return SW.label("seal_state", v); }
+        if (k === "level" || k === "previous_level") { return SW.label("severity", v); }
+        if (typeof v === "number" && /_s$/.test(k)) { return SW.fmt.age(v); }
+        if (typeof v === "number" && /_m$/.test(k)) { return SW.fmt.km(v); }
+        if (typeof v === "number" && /_pct$/.test(k)) { return SW.fmt.percent(v); }
+        if (typeof v === "number" && /_kmh$/.test(k)) { return SW.fmt.speed(v); }
+        if (/(_t|_at)$/.test(k) || k === "deadline") { return SW.fmt.time(v); }
+        return typeof v === "object" ? JSON.stringify(v) : String(v);
+    }
+
     function evidence(ev) {
-        var keys = Object.keys(ev || {});
+        var keys = Object.keys(ev || {}).filter(function (k) { return k !== "prev_lat" && k !== "prev_lon"; });
         if (!keys.length) { return ""; }
-        return "<h4>" + esc(_("Evidence")) + "</h4>" + dl(keys.map(function (k) {
-            var v = ev[k];
-            return [k.replace(/_/g, " "), typeof v === "object" ? JSON.stringify(v) : String(v)];
-        }));
+        return "<h4>" + esc(_("Evidence")) + '</h4><div class="cx-evidence">' + dl(keys.map(function (k) {
+            return [SW.label("evidence", k), evidenceValue(k, ev[k])];
+        })) + "</div>";
     }
 
     function actionsHtml(a) {

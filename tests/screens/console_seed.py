@@ -204,7 +204,15 @@ def silence(url: str, units: list[Unit], minutes: float) -> None:
         )
 
 
-def raise_alerts(url: str, units: list[Unit], alert_type: str, severity: str, *, minutes_ago: float = 15) -> list[int]:
+def raise_alerts(
+    url: str,
+    units: list[Unit],
+    alert_type: str,
+    severity: str,
+    *,
+    minutes_ago: float = 15,
+    evidence: dict[str, Any] | None = None,
+) -> list[int]:
     """One open alert of the type per unit, straight into the alerts table (a storm in one statement)."""
     with psycopg.connect(url) as conn:
         bulk(conn)
@@ -212,7 +220,7 @@ def raise_alerts(url: str, units: list[Unit], alert_type: str, severity: str, *,
             """INSERT INTO alerts (type, severity, transit_id, seal_id, lat, lon, first_t, last_t, raised_at,
                                   updated_at, evidence)
                SELECT %s, %s, t, s, la, lo, now() - make_interval(secs => %s), now(),
-                      now() - make_interval(secs => %s) + make_interval(secs => i * 0.01), now(), '{"seeded": true}'
+                      now() - make_interval(secs => %s) + make_interval(secs => i * 0.01), now(), %s::jsonb
                FROM unnest(%s::text[], %s::text[], %s::float8[], %s::float8[]) WITH ORDINALITY AS x(t, s, la, lo, i)
                RETURNING id""",
             (
@@ -220,6 +228,7 @@ def raise_alerts(url: str, units: list[Unit], alert_type: str, severity: str, *,
                 severity,
                 minutes_ago * 60,
                 minutes_ago * 60,
+                json.dumps(evidence or {}),
                 [u.transit_id for u in units],
                 [u.seal_id for u in units],
                 [u.lat for u in units],

@@ -68,7 +68,8 @@ async def test_operator_works_an_alert_in_azerbaijani(
 ) -> None:
     unit = next(u for u in fleet if u.route_code == "RBR-BAK")
     set_fix(migrated_db, unit, seq=5, state="opened", speed=0.0, lat=40.62, lon=47.15)
-    [alert_id] = raise_alerts(migrated_db, [unit], "seal_opened", "critical")
+    evidence = {"from_state": "closed", "to_state": "opened", "seq": 5, "battery_pct": 88.0}
+    [alert_id] = raise_alerts(migrated_db, [unit], "seal_opened", "critical", evidence=evidence)
     groups(migrated_db)
     ensure_user(migrated_db, "Aysel", "operator")
     context, page = await console_page(chromium, base_url, "Aysel", locale="az-AZ")
@@ -92,6 +93,11 @@ async def test_operator_works_an_alert_in_azerbaijani(
     await card.locator(f'[data-open-alert="{alert_id}"]').click()
 
     alert = card.locator(f'.cx-card-alert[data-alert-id="{alert_id}"]')
+    # Its evidence in words: the seal went from closed to open.
+    evidence_box = alert.locator(".cx-evidence")
+    await expect(evidence_box).to_contain_text(gettext("az", "Seal after"))
+    await expect(evidence_box).to_contain_text(gettext("az", "seal open"))
+    await expect(evidence_box).to_contain_text("88 %")
     ack = alert.locator('[data-act="acknowledge"]')
     await expect(ack).to_have_text(gettext("az", "Acknowledge"))
     await ack.click()
