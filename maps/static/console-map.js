@@ -175,15 +175,22 @@
             var list = Array.from(cells[kind].values()).sort(function (a, b) { return b.rank - a.rank; });
             list.forEach(function (c) { group.addLayer(marker(c, paneName)); });
         });
-        var states = {};
+        var states = {}, rings = [];
         ["healthy", "trouble"].forEach(function (kind) {
-            cells[kind].forEach(function (c) { states[c.state] = (states[c.state] || 0) + 1; });
+            cells[kind].forEach(function (c) {
+                states[c.state] = (states[c.state] || 0) + 1;
+                if (c.sev) {
+                    var one = c.n === 1;
+                    rings.push({ sev: c.sev, n: c.n, lat: one ? c.unit.lat : c.lat / c.n, lon: one ? c.unit.lon : c.lon / c.n });
+                }
+            });
         });
         drawnCount = {
             cells: cells.healthy.size + cells.trouble.size,
             trouble: cells.trouble.size,
             units: units.length,
             states: states,
+            rings: rings,
             clusterMs: Math.round(clustered - started),
             drawMs: Math.round(global.performance.now() - started)
         };

@@ -322,3 +322,27 @@ async def test_the_console_works_on_a_phone(
     await page.tap("#cx-card-close")
     await expect(card).to_be_hidden()
     await context.close()
+
+
+async def test_an_alert_ring_follows_the_truck(
+    migrated_db: str, base_url: str, chromium: Browser, fleet: list[Unit]
+) -> None:
+    unit = fleet[9]
+    # The alert was raised where the seal was opened; the truck has driven on since.
+    set_fix(migrated_db, unit, seq=5, state="opened", speed=0.0)
+    raise_alerts(migrated_db, [unit], "seal_opened", "critical")
+    ensure_user(migrated_db, "op-7", "operator")
+    context, page = await console_page(chromium, base_url, "op-7")
+    if await legacy(page):
+        pytest.skip("this server has no /api/console/units: units carry no alert severity")
+    await page.wait_for_function("SWConsoleMap.drawn().rings.length === 1")
+    moved = (unit.lat + 0.35, unit.lon + 0.4)
+    set_fix(migrated_db, unit, seq=6, state="opened", speed=50.0, ago_s=1, lat=moved[0], lon=moved[1])
+    await page.wait_for_function(
+        f"SWConsoleMap.drawn().rings.some(r => r.n === 1 && Math.abs(r.lat - {moved[0]}) < 1e-4"
+        f" && Math.abs(r.lon - {moved[1]}) < 1e-4 && r.sev === 'critical')",
+        timeout=20_000,
+    )
+    [ring] = await page.evaluate("SWConsoleMap.drawn().rings")
+    assert ring["sev"] == "critical" and ring["n"] == 1
+    await context.close()
