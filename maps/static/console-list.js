@@ -63,7 +63,7 @@
         var div = document.createElement("div");
         div.className = "cx-row";
         div.setAttribute("role", "option");
-        ["c-seal", "c-plate", "c-carrier", "c-route", "c-state", "c-age"].forEach(function (c) {
+        ["c-seal", "c-transit", "c-plate", "c-carrier", "c-route", "c-state", "c-age"].forEach(function (c) {
             div.appendChild(cell(c, ""));
         });
         el.list.appendChild(div);
@@ -79,13 +79,15 @@
         div.setAttribute("aria-selected", u.id === selected ? "true" : "false");
         var c = div.children;
         c[0].textContent = u.id;
-        c[0].title = u.transit ? SW._("Transit {id}", { id: u.transit }) : "";
-        c[1].textContent = u.plate || "–";
-        c[2].textContent = u.carrier || "–";
-        c[3].textContent = u.route || "–";
-        c[4].textContent = SW.label("state", u.state) + (u.alerts ? " · " + u.alerts : "");
-        c[4].className = "c-state st-" + u.state + (u.sev ? " sev-" + u.sev : "");
-        c[5].textContent = u.t ? SW.fmt.age((now - u.t) / 1000) : "–";
+        c[1].textContent = u.transit || "–";
+        c[1].title = u.transit ? SW._("Transit {id}", { id: u.transit }) : "";
+        c[2].textContent = u.plate || "–";
+        c[3].textContent = u.carrier || "–";
+        c[3].title = u.carrier || "";
+        c[4].textContent = u.route || "–";
+        c[5].textContent = SW.label("state", u.state) + (u.alerts ? " · " + u.alerts : "");
+        c[5].className = "c-state st-" + u.state + (u.sev ? " sev-" + u.sev : "");
+        c[6].textContent = u.t ? SW.fmt.age((now - u.t) / 1000) : "–";
         div.hidden = false;
     }
 
