@@ -43,14 +43,14 @@ async def test_browser_panel_is_live_and_acknowledges(
     await page.click("#cx-tab-alerts")
 
     async def wait_items(n: int) -> None:
-        await page.wait_for_function(f"{items} === {n}", timeout=40_000)
+        await page.wait_for_function(f"() => {items} === {n}", timeout=40_000)
 
     # Two open alerts listed (low_battery resolved itself), the critical one first.
     await wait_items(2)
     first = page.locator("#cx-alert-list .cx-alert").first
     assert await first.get_attribute("class") == "cx-alert sev-critical st-open"
     # The stream is open: a new alert is pushed and the list re-read; the count shows in the tab title.
-    await page.wait_for_function("SWAlerts.state.source && SWAlerts.state.source.readyState === 1", timeout=20_000)
+    await page.wait_for_function("() => SWAlerts.state.source && SWAlerts.state.source.readyState === 1", timeout=20_000)
     await service.on_batch([fix(b.seal_id, 30, state="opened")], [])
     await wait_items(3)
     assert await page.text_content("#cx-alerts-count") == "3"
@@ -59,7 +59,7 @@ async def test_browser_panel_is_live_and_acknowledges(
     tampered = next(e.alert_id for e in events if e.type == "seal_tampered")
     await page.click(f'#cx-alert-list [data-alert-id="{tampered}"]')
     await page.click('#cx-card [data-act="acknowledge"]')
-    await page.wait_for_function("document.querySelectorAll('#cx-card [data-act=\"acknowledge\"]').length === 0")
+    await page.wait_for_function("() => document.querySelectorAll('#cx-card [data-act=\"acknowledge\"]').length === 0")
     await page.wait_for_selector(f'#cx-alert-list [data-alert-id="{tampered}"].st-acknowledged', timeout=20_000)
     await wait_items(3)  # acknowledged alerts stay listed until resolved
     [row] = rows(migrated_db, "SELECT status, acknowledged_by FROM alerts WHERE id = %s", tampered)

@@ -61,11 +61,11 @@ def live_url(migrated_db: str) -> Iterator[str]:
 
 
 async def _wait_for_map(page: Page) -> None:
-    await page.wait_for_function("document.getElementById('sw-map-area').dataset.ready === '1'", timeout=40_000)
+    await page.wait_for_function("() => document.getElementById('sw-map-area').dataset.ready === '1'", timeout=40_000)
     await page.wait_for_function(
-        f"document.querySelectorAll('.place-label').length === {len(offices())}", timeout=40_000
+        f"() => document.querySelectorAll('.place-label').length === {len(offices())}", timeout=40_000
     )
-    await page.wait_for_function("document.querySelector('[data-state-count=moving]').textContent === '2'")
+    await page.wait_for_function("() => document.querySelector('[data-state-count=moving]').textContent === '2'")
 
 
 async def test_browser_shows_every_seal_with_its_status(live_url: str, migrated_db: str, page: Page) -> None:

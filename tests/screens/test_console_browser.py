@@ -23,7 +23,7 @@ from tests.login import PASSWORD, ensure_user
 from tests.screens.conftest import PHONE, docs_screenshot
 from tests.screens.console_seed import Unit, raise_alerts, seed_fleet, set_fix, silence
 
-READY = "document.getElementById('sw-map-area').dataset.ready === '1'"
+READY = "() => document.getElementById('sw-map-area').dataset.ready === '1'"
 
 
 async def console_page(
@@ -163,7 +163,7 @@ async def test_the_list_filters_and_the_legend_filters(
     await page.click('.cx-legend-item[data-state="opened"]')
     await page.click('.cx-legend-item[data-state="low_battery"]')
     await expect(shown).to_have_count(2)
-    await page.wait_for_function("SWConsoleMap.drawn().units === 2")
+    await page.wait_for_function("() => SWConsoleMap.drawn().units === 2")
     await page.click('.cx-legend-item[data-state="opened"]')
     await expect(shown).to_have_count(1)
     await expect(shown.first).to_have_attribute("data-seal-id", low.seal_id)
@@ -285,11 +285,11 @@ async def test_a_new_critical_alert_sounds_and_notifies_when_switched_on(
     await page.wait_for_function(READY, timeout=60_000)
     await page.click("#cx-tab-alerts")
     await expect(page.locator("#cx-alarm")).to_be_checked()
-    await page.wait_for_function("SWAlerts.state.source && SWAlerts.state.source.readyState === 1", timeout=20_000)
+    await page.wait_for_function("() => SWAlerts.state.source && SWAlerts.state.source.readyState === 1", timeout=20_000)
     async with AlertService(migrated_db, AlertSettings(), None) as service:
         await service.on_batch([fix(fleet[0].seal_id, 10, battery=15.0)], [])  # a warning: no alarm
         await service.on_batch([fix(fleet[1].seal_id, 10, state="tampered")], [])
-    await page.wait_for_function("window.__notes.length === 1", timeout=20_000)
+    await page.wait_for_function("() => window.__notes.length === 1", timeout=20_000)
     assert await page.evaluate("window.__notes") == ["Critical alert: Seal tampered"]
     assert await page.evaluate("window.__swAlarms") == 1
     await expect(page.locator("#cx-alert-list .cx-alert").first).to_have_class(re.compile(r"\bsev-critical\b"))
@@ -335,11 +335,11 @@ async def test_an_alert_ring_follows_the_truck(
     context, page = await console_page(chromium, base_url, "op-7")
     if await legacy(page):
         pytest.skip("this server has no /api/console/units: units carry no alert severity")
-    await page.wait_for_function("SWConsoleMap.drawn().rings.length === 1")
+    await page.wait_for_function("() => SWConsoleMap.drawn().rings.length === 1")
     moved = (unit.lat + 0.35, unit.lon + 0.4)
     set_fix(migrated_db, unit, seq=6, state="opened", speed=50.0, ago_s=1, lat=moved[0], lon=moved[1])
     await page.wait_for_function(
-        f"SWConsoleMap.drawn().rings.some(r => r.n === 1 && Math.abs(r.lat - {moved[0]}) < 1e-4"
+        f"() => SWConsoleMap.drawn().rings.some(r => r.n === 1 && Math.abs(r.lat - {moved[0]}) < 1e-4"
         f" && Math.abs(r.lon - {moved[1]}) < 1e-4 && r.sev === 'critical')",
         timeout=20_000,
     )
