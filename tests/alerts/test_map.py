@@ -50,7 +50,8 @@ async def test_browser_panel_is_live_and_acknowledges(
     first = page.locator("#cx-alert-list .cx-alert").first
     assert await first.get_attribute("class") == "cx-alert sev-critical st-open"
     # The stream is open: a new alert is pushed and the list re-read; the count shows in the tab title.
-    await page.wait_for_function("() => SWAlerts.state.source && SWAlerts.state.source.readyState === 1", timeout=20_000)
+    stream_open = "() => SWAlerts.state.source && SWAlerts.state.source.readyState === 1"
+    await page.wait_for_function(stream_open, timeout=20_000)
     await service.on_batch([fix(b.seal_id, 30, state="opened")], [])
     await wait_items(3)
     assert await page.text_content("#cx-alerts-count") == "3"

@@ -285,7 +285,8 @@ async def test_a_new_critical_alert_sounds_and_notifies_when_switched_on(
     await page.wait_for_function(READY, timeout=60_000)
     await page.click("#cx-tab-alerts")
     await expect(page.locator("#cx-alarm")).to_be_checked()
-    await page.wait_for_function("() => SWAlerts.state.source && SWAlerts.state.source.readyState === 1", timeout=20_000)
+    stream_open = "() => SWAlerts.state.source && SWAlerts.state.source.readyState === 1"
+    await page.wait_for_function(stream_open, timeout=20_000)
     async with AlertService(migrated_db, AlertSettings(), None) as service:
         await service.on_batch([fix(fleet[0].seal_id, 10, battery=15.0)], [])  # a warning: no alarm
         await service.on_batch([fix(fleet[1].seal_id, 10, state="tampered")], [])
