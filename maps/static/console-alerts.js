@@ -10,7 +10,7 @@
     var ALARM_KEY = "sealwatch.console.alarm";
     var state = {
         items: [], next: null, total: 0, counts: {}, bySeverity: {}, groups: [], type: "",
-        legacy: false, source: null, audio: null, reloadTimer: null, onOpen: function () {}, onChange: [], changeListeners: [],
+        status: "all", legacy: false, source: null, audio: null, reloadTimer: null, onOpen: function () {}, onChange: [], changeListeners: [],
         baseTitle: document.title, loadedPages: 1
     };
     var el = {};
@@ -43,15 +43,17 @@
         el.total.textContent = SW._("{n} open alerts, {c} critical", {
             n: SW.fmt.integer(state.total), c: SW.fmt.integer(crit)
         });
-        el.count.textContent = SW.fmt.integer(state.total);
-        el.count.classList.toggle("has-critical", crit > 0);
+        // The tab's badge and title count every unresolved alert, whatever the panel is narrowed to.
+        var grand = state.grand === undefined ? state.total : state.grand;
+        el.count.textContent = SW.fmt.integer(grand);
+        el.count.classList.toggle("has-critical", (state.grandCritical === undefined ? crit : state.grandCritical) > 0);
         el.groups.innerHTML = state.groups.map(function (g) {
             var on = state.type === g.type;
             return '<button type="button" class="cx-chip sev-' + SW.esc(g.severity) + (on ? " active" : "") +
                 '" data-type="' + SW.esc(g.type) + '" aria-pressed="' + on + '"><b>' + SW.esc(SW.fmt.integer(g.count)) +
                 "</b> " + SW.esc(SW.label("alert_type", g.type)) + "</button>";
         }).join("");
-        document.title = (state.total ? "(" + SW.fmt.integer(state.total) + ") " : "") + state.baseTitle;
+        document.title = (grand ? "(" + SW.fmt.integer(grand) + ") " : "") + state.baseTitle;
         state.onChange.forEach(function (fn) { fn(state); });
     }
 
@@ -67,7 +69,9 @@
                 var g = groups[key] || (groups[key] = { type: a.type, severity: a.severity, count: 0, newest_at: a.raised_at });
                 g.count += 1;
             });
-            var items = all.filter(function (a) { return !state.type || a.type === state.type; });
+            var items = all.filter(function (a) {
+                return (!state.type || a.type === state.type) && (state.status === "all" || a.status === state.status);
+            });
             items.sort(function (x, y) {
                 return (RANKS[x.severity] - RANKS[y.severity]) || (Date.parse(y.raised_at) - Date.parse(x.raised_at));
             });
@@ -84,6 +88,7 @@
     function url(cursor, limit) {
         var q = ["limit=" + (limit || PAGE)];
         if (state.type) { q.push("type=" + encodeURIComponent(state.type)); }
+        if (state.status !== "all") { q.push("state=" + encodeURIComponent(state.status)); }
         if (cursor) { q.push("cursor=" + encodeURIComponent(cursor)); }
         return "/api/console/alerts?" + q.join("&");
     }
@@ -93,6 +98,7 @@
         // The panel's total over every type, whatever type the list is narrowed to.
         var all = Object.keys(state.counts).reduce(function (n, k) { return n + state.counts[k]; }, 0);
         state.total = all || body.total;
+        if (state.status === "all") { state.grand = state.total; state.grandCritical = (body.by_severity || {}).critical || 0; }
         state.bySeverity = body.by_severity || {};
         state.groups = body.groups || [];
         state.items = append ? state.items.concat(body.items) : body.items;
@@ -217,6 +223,12 @@
         el.alarm = document.getElementById("cx-alarm");
         state.baseTitle = document.title;
         el.more.addEventListener("click", more);
+        el.state = document.getElementById("cx-alerts-state");
+        el.state.addEventListener("change", function () {
+            state.status = el.state.value;
+            state.loadedPages = 1;
+            load();
+        });
         el.groups.addEventListener("click", function (e) {
             var chip = e.target.closest("[data-type]");
             if (!chip) { return; }

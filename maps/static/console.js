@@ -287,6 +287,7 @@
         SW.api("/api/alerts/" + encodeURIComponent(id) + "/" + kind, { method: "POST", body: body }).then(function (a) {
             renderAlert(a);
             SWAlerts.reload();
+            if (kind !== "acknowledge") { refreshGroups(); }  // a dispatched group is busy, a resolved one free
         }).catch(function (err) {
             button.disabled = false;
             var box = document.getElementById("cx-act-error");
@@ -343,6 +344,10 @@
                 Object.keys(may).forEach(function (k) { may[k] = may[k] && me.actions.indexOf(k) >= 0; });
             }
         }).catch(function () {});
+    }
+
+    function refreshGroups() {
+        if (SW.may("groups")) { SW.api("/api/groups").then(SWConsoleMap.setGroups).catch(function () {}); }
     }
 
     function pollGroups() {

@@ -257,6 +257,12 @@ async def test_a_critical_alert_stays_in_view_among_10000_open_alerts(
     await expect(page.locator("#cx-alert-list .cx-alert")).to_have_count(50)  # one page; the rest on demand
     await page.click("#cx-alerts-more")
     await expect(page.locator("#cx-alert-list .cx-alert")).to_have_count(100)
+    # Narrowed to acknowledged alerts: none yet; the tab still counts every unresolved one.
+    await page.select_option("#cx-alerts-state", "acknowledged")
+    await expect(page.locator("#cx-alert-list .cx-alert")).to_have_count(0)
+    await expect(page.locator("#cx-alerts-count")).to_have_text("10,000")
+    await page.select_option("#cx-alerts-state", "all")
+    await expect(page.locator("#cx-alert-list .cx-alert").first).to_have_attribute("data-alert-id", str(critical))
     # On the map the tampered seal is never under the silent crowd: its cell is drawn in its colour, on top.
     drawn = await page.evaluate("SWConsoleMap.drawn()")
     assert "tampered" in drawn["states"], drawn
