@@ -244,6 +244,9 @@
         el.list.addEventListener("keydown", function (e) { if (e.key === "Enter") { open(e); } });
         setupAlarm();
         load().then(connect);
+        // The stream says when to re-read; a slow re-read every 30 s covers a change made between
+        // the first read and the stream's start, and a stream that is reconnecting.
+        global.setInterval(scheduleLoad, 30000);
     }
 
     global.SWAlerts = {
