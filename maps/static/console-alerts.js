@@ -252,6 +252,7 @@
     global.SWAlerts = {
         init: init,
         reload: load,
+        render: function () { if (el.list) { render(); } },
         state: state,
         onChange: function (fn) { state.onChange.push(fn); },
         onAlert: function (fn) { state.changeListeners.push(fn); }

@@ -378,6 +378,8 @@
         SWUnits.onChange(function (change) {
             SWList.update(change);
             updateLegend();
+            // The alert panel names units by plate: re-render it once the units are known.
+            if (change.full) { SWAlerts.render(); }
             // The open card follows its unit: a new fix or state re-reads it (at most every 10 s).
             if (card.kind === "unit" && change.moved.some(function (u) { return u.id === card.id; }) &&
                     Date.now() - (card.readAt || 0) > 10000) {

@@ -251,6 +251,7 @@ async def test_a_critical_alert_stays_in_view_among_10000_open_alerts(
     first = page.locator("#cx-alert-list .cx-alert").first
     await expect(first).to_have_attribute("data-alert-id", str(critical))
     await expect(first).to_have_class(re.compile(r"\bsev-critical\b"))
+    await expect(first.locator(".cx-alert-unit")).to_have_text(f"{tampered.plate} · {tampered.seal_id}")
     await expect(page.locator("#cx-alerts-total")).to_have_text("10,000 open alerts, 1 critical")
     chip = page.locator('#cx-alert-groups [data-type="signal_lost"]')
     await expect(chip).to_contain_text("9,999")
