@@ -18,7 +18,7 @@ from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from api.app import create_app
 from bench.console_fleet import seed_fleet
-from maps.console_units import STATE_SQL, Cursor, thin
+from maps.console_units import COMMIT_LAG_S, STATE_SQL, Cursor, thin
 from maps.seal_status import classify
 from sealwatch.config import Settings
 from sealwatch.fixes import FixRecord
@@ -145,7 +145,7 @@ async def test_a_fix_committed_after_the_cursor_but_stamped_before_it_is_not_mis
     with psycopg.connect(migrated_db) as conn:
         cursor = Cursor.decode(first["cursor"])
         assert cursor is not None
-        stamped = cursor.at - timedelta(seconds=1)
+        stamped = cursor.at - timedelta(seconds=COMMIT_LAG_S / 2)
         conn.execute("UPDATE seal_latest SET updated_at = %s WHERE seal_id = %s", (stamped, tr.seal_id))
     later = await units(client, first["cursor"])
     assert by_seal(later)[tr.seal_id]["lon"] == 48.25
