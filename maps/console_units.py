@@ -9,7 +9,8 @@ A cursor names the database time of the previous answer and the alert stream id 
 A unit changed since then when:
 
 - a fix moved it: ``seal_latest.updated_at`` later than the cursor (minus :data:`COMMIT_LAG_S`,
-  since a fix is stamped when its transaction starts, not when it commits; a few rows are sent twice);
+  since a fix is stamped just before its transaction commits, not at the commit; a few rows are
+  sent twice);
 - its transit's alerts changed: an ``alert_stream`` row after the cursor's stream id (stream ids
   become visible in order, so this needs no margin);
 - time alone changed its state: its last fix (or its release, without a fix) crossed the silence
@@ -52,9 +53,10 @@ FIELDS: tuple[str, ...] = (
     "alert_types",
 )
 
-# A fix's updated_at is its transaction's start; one that commits later than this after starting
-# could be missed by a cursor taken in between. Ingest batches commit well within it.
-COMMIT_LAG_S = 2.0
+# A fix's updated_at is stamped by ingest's last write before the commit (store.fixes); one that
+# commits later than this after the stamp could be missed by a cursor taken in between. The margin
+# is paid in rows sent twice: at a 3 s poll, a third more rows than changed.
+COMMIT_LAG_S = 1.0
 # A cursor older than this gets a full answer: the client was away, a delta would be as large.
 CURSOR_MAX_AGE = timedelta(minutes=15)
 TRACK_SPAN = timedelta(hours=2)
@@ -110,9 +112,11 @@ _ROW_JSON = """json_build_array(
 _COUNTS = """(SELECT coalesce(json_object_agg(state, n), '{}')
     FROM (SELECT state, count(*) AS n FROM stated GROUP BY state) c)"""
 
+# string_agg of the rows' text rather than json_agg: a quarter faster at 100,000 rows (json_agg
+# reformats every element), and the order of a full answer does not matter.
 FULL_SQL = f"""
 WITH units AS ({_UNITS}), open_alerts AS ({_OPEN_ALERTS}), stated AS ({_STATED})
-SELECT (SELECT coalesce(json_agg({_ROW_JSON} ORDER BY seal_id), '[]') FROM stated)::text, {_COUNTS}::text
+SELECT (SELECT '[' || coalesce(string_agg({_ROW_JSON}::text, ','), '') || ']' FROM stated), {_COUNTS}::text
 """
 
 # Units changed since the cursor; each branch is a range scan on an index of migration 0660.

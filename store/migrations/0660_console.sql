@@ -19,6 +19,9 @@ CREATE TRIGGER transits_stamp_change BEFORE UPDATE OF status, monitored ON trans
     EXECUTE FUNCTION transits_stamp_change();
 
 CREATE INDEX transits_changed ON transits (changed_at);
+-- What the feed needs of an active monitored transit, without reading its wide rows (route line, corridor).
+CREATE INDEX transits_units ON transits (transit_id) INCLUDE (declaration_id, route_code, deadline, released_at)
+    WHERE status = 'active' AND monitored;
 CREATE INDEX transits_active_deadline ON transits (deadline) WHERE status = 'active';
 CREATE INDEX seal_latest_updated ON seal_latest (updated_at);
 CREATE INDEX seal_latest_t ON seal_latest (t);

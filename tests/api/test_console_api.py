@@ -18,7 +18,8 @@ from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from api.app import create_app
 from bench.console_fleet import seed_fleet
-from maps.console_units import STATE_SQL, Cursor, thin
+from maps.console_units import COMMIT_LAG_S, STATE_SQL, CountsCache, Cursor, thin
+from maps.console_units import units as feed
 from maps.seal_status import classify
 from sealwatch.config import Settings
 from sealwatch.fixes import FixRecord
@@ -145,7 +146,7 @@ async def test_a_fix_committed_after_the_cursor_but_stamped_before_it_is_not_mis
     with psycopg.connect(migrated_db) as conn:
         cursor = Cursor.decode(first["cursor"])
         assert cursor is not None
-        stamped = cursor.at - timedelta(seconds=1)
+        stamped = cursor.at - timedelta(seconds=COMMIT_LAG_S / 2)
         conn.execute("UPDATE seal_latest SET updated_at = %s WHERE seal_id = %s", (stamped, tr.seal_id))
     later = await units(client, first["cursor"])
     assert by_seal(later)[tr.seal_id]["lon"] == 48.25
@@ -414,3 +415,23 @@ async def test_console_api_refuses_other_roles(migrated_db: str, client: httpx.A
     for path in ("/api/console/units", "/api/console/units/AZS-000001", "/api/console/alerts", "/api/me"):
         assert (await client.get(path, headers=headers)).status_code == 403, path
     assert (await client.get("/api/console/units", headers={"Authorization": "Bearer nope"})).status_code == 401
+
+
+async def test_counts_are_reused_only_when_counting_is_slow(migrated_db: str) -> None:
+    tr = insert_transit(migrated_db, 1)
+    store(migrated_db, tr.seal_id, 1, datetime.now(UTC))
+    s = settings(migrated_db)
+    async with await psycopg.AsyncConnection.connect(migrated_db) as conn:
+        fresh, slow = CountsCache(slow_s=60), CountsCache(slow_s=0, ttl_s=60)
+        first = await units_answer(conn, s, fresh), await units_answer(conn, s, slow)
+        assert first == ('{ "moving" : 1 }', '{ "moving" : 1 }')
+        store(migrated_db, tr.seal_id, 2, datetime.now(UTC), battery=5.0)
+        # Counting fast: every answer counts afresh. Counting "slow": the totals are reused within ttl_s.
+        assert await units_answer(conn, s, fresh) == '{ "low_battery" : 1 }'
+        assert await units_answer(conn, s, slow) == '{ "moving" : 1 }'
+
+
+async def units_answer(conn: psycopg.AsyncConnection[Any], s: Settings, cache: CountsCache) -> str:
+    now = datetime.now(UTC)
+    answer = await feed(conn, s, Cursor(now - timedelta(seconds=1), 0), cache)
+    return answer.counts_json
