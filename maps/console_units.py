@@ -119,9 +119,18 @@ WITH units AS ({_UNITS}), open_alerts AS ({_OPEN_ALERTS}), stated AS ({_STATED})
 SELECT (SELECT '[' || coalesce(string_agg({_ROW_JSON}::text, ','), '') || ']' FROM stated), {_COUNTS}::text
 """
 
+# A row version's xmin (32 bits) as the 64-bit transaction id, by the epoch of the snapshot's xmax:
+# exact for the recent versions it is asked of.
+_XMIN8 = """(((%(xmax)s::bigint >> 32 << 32) | xmin::text::bigint)
+    - CASE WHEN ((%(xmax)s::bigint >> 32 << 32) | xmin::text::bigint) > %(xmax)s::bigint THEN 4294967296 ELSE 0 END)"""
+
 # Units changed since the cursor; each branch is a range scan on an index of migration 0660.
-_CHANGED = """
-SELECT seal_id FROM seal_latest WHERE updated_at > %(since_fix)s
+# A fix stamped within the commit-lag margin before the cursor is sent again, unless its transaction
+# id lies below the previous answer's snapshot xmin: every transaction below it had ended when that
+# answer was read, so the fix was in it (subtransactions too: their parent is older still).
+_CHANGED = f"""
+SELECT seal_id FROM seal_latest
+      WHERE updated_at > %(since_fix)s AND (updated_at > %(since)s OR {_XMIN8} >= %(prev_xmin)s)
 UNION SELECT seal_id FROM seal_latest WHERE t >= %(silent_from)s AND t < %(silent_to)s
 UNION SELECT ts.seal_id FROM transit_seals ts JOIN transits t ON t.transit_id = ts.transit_id
       WHERE ts.returned_at IS NULL AND t.status = 'active'
@@ -200,13 +209,15 @@ class CountsCache:
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Where a client's copy of the units stands: the database time and alert stream id of its last answer."""
+    """Where a client's copy of the units stands: the database time, the alert stream id and the
+    snapshot's xmin (oldest transaction then still running, 64-bit) of its last answer."""
 
     at: datetime
     stream_id: int
+    xmin: int = 0
 
     def encode(self) -> str:
-        raw = orjson.dumps([1, self.at.timestamp(), self.stream_id])
+        raw = orjson.dumps([2, self.at.timestamp(), self.stream_id, self.xmin])
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
@@ -215,10 +226,11 @@ class Cursor:
         if not value:
             return None
         try:
-            version, at, stream_id = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-            if version != 1 or not isinstance(stream_id, int) or not isinstance(at, int | float):
+            version, at, stream_id, *rest = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+            xmin = rest[0] if version == 2 and len(rest) == 1 else 0 if version == 1 and not rest else None
+            if not isinstance(xmin, int) or not isinstance(stream_id, int) or not isinstance(at, int | float):
                 return None
-            return cls(datetime.fromtimestamp(at, UTC), stream_id)
+            return cls(datetime.fromtimestamp(at, UTC), stream_id, xmin)
         except (ValueError, TypeError, binascii.Error, OverflowError, orjson.JSONDecodeError):
             return None
 
@@ -266,16 +278,19 @@ async def units(
         # One snapshot: the rows, the counts and the stream id of the new cursor agree.
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         async with conn.cursor(row_factory=tuple_row) as cur:
-            await cur.execute("SELECT now(), coalesce(max(id), 0) FROM alert_stream")
+            await cur.execute(
+                """SELECT now(), coalesce(max(id), 0), pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+                          pg_snapshot_xmax(pg_current_snapshot())::text::bigint FROM alert_stream"""
+            )
             head = await cur.fetchone()
             assert head is not None
-            now, stream_id = head[0], int(head[1])
+            now, stream_id, xmin, xmax = head[0], int(head[1]), int(head[2]), int(head[3])
             params = _params(settings, now)
             if cursor is None or not (now - CURSOR_MAX_AGE <= cursor.at <= now):
                 await cur.execute(FULL_SQL, params)
                 got = await cur.fetchone()
                 assert got is not None
-                return UnitsAnswer(Cursor(now, stream_id), True, got[0], got[1], "[]")
+                return UnitsAnswer(Cursor(now, stream_id, xmin), True, got[0], got[1], "[]")
             silence = timedelta(seconds=settings.no_signal_after_s)
             params |= {
                 "since": cursor.at,
@@ -283,12 +298,14 @@ async def units(
                 "silent_from": cursor.at - silence,
                 "silent_to": now - silence,
                 "stream_id": cursor.stream_id,
+                "prev_xmin": cursor.xmin,
+                "xmax": xmax,
             }
             await cur.execute(DELTA_SQL, params)
             got = await cur.fetchone()
             assert got is not None
             counted = await (counts or CountsCache(ttl_s=0)).get(cur, params)
-            return UnitsAnswer(Cursor(now, stream_id), False, got[0], counted, got[1])
+            return UnitsAnswer(Cursor(now, stream_id, xmin), False, got[0], counted, got[1])
 
 
 # ---- the transit card ----
