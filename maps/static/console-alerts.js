@@ -33,6 +33,7 @@
             '<span class="cx-alert-age">' + SW.esc(since(a.raised_at || a.first_t)) + "</span>" +
             '<span class="cx-alert-unit">' + SW.esc(unitText(a)) + "</span>" +
             '<span class="cx-alert-status">' + SW.esc(SW.label("alert_status", a.status)) +
+            (a.group_id && a.status === "dispatched" ? " → " + SW.esc(a.group_id) : "") +
             (a.count > 1 ? " · ×" + SW.esc(SW.fmt.integer(a.count)) : "") + "</span></li>";
     }
 
