@@ -149,6 +149,7 @@ class Figures:
     page: str
     drawn_ms: float | None
     longest_task_ms: float
+    long_tasks: int  # tasks of 50 ms or more while updates flowed
     longest_load_task_ms: float
     worst_timer_lag_ms: float
     kb_per_s: float
@@ -284,6 +285,7 @@ async def _measure(page: Page, base: str, spec: PageSpec, seconds: float, draw_t
         spec.name,
         drawn_ms,
         max(steady, default=0.0),
+        len(steady),
         max(loading, default=0.0),
         max(lag, default=0.0),
         sum(window) / 1024 / (end - start),
@@ -315,13 +317,13 @@ def _task(ms: float) -> str:
 def report(n: int, figures: list[Figures]) -> None:
     print(f"\n  {n:,} seals")
     print(
-        f"  {'page':<9} {'login→drawn':>12} {'first feed':>19} {'longest task':>13} {'(loading)':>10}"
+        f"  {'page':<9} {'login→drawn':>12} {'first feed':>19} {'longest task':>13} {'≥50ms':>6} {'(loading)':>10}"
         f" {'timer lag':>10} {'KB/s':>7} {'responses':>9}"
     )
     for f in figures:
         feed = f"{f.feed_ms:,.0f} ms {f.feed_kb:,.0f} KB" if f.feed_ms is not None and f.feed_kb is not None else "-"
         print(
-            f"  {f.page:<9} {_fmt(f.drawn_ms, ' ms'):>12} {feed:>19} {_task(f.longest_task_ms):>13}"
+            f"  {f.page:<9} {_fmt(f.drawn_ms, ' ms'):>12} {feed:>19} {_task(f.longest_task_ms):>13} {f.long_tasks:>6}"
             f" {_task(f.longest_load_task_ms):>10} {f.worst_timer_lag_ms:>7,.0f} ms {f.kb_per_s:>7.1f} {f.requests:>9}"
         )
     console = next((f for f in figures if f.page == "console"), None)

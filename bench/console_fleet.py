@@ -6,6 +6,9 @@ only reads the result (declarations, transits, transit seals, latest fixes), so
 routes (``routes`` of the reference data), each seal somewhere along its route. :class:`FleetWriter`
 then gives every seal a new fix every ``period_s`` seconds, spread evenly over the period, through
 the same :class:`store.fixes.FixWriter` that ingest uses (fixes, then seal_latest).
+
+The seed is written without the audit triggers (``session_replication_role = replica``), which
+needs a superuser connection, as the local PostgreSQL of the benchmarks and tests has.
 """
 
 from __future__ import annotations
