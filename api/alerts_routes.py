@@ -22,8 +22,9 @@ from alerts.settings import AlertSettings, get_alert_settings
 from alerts.stats import AlertStats, alert_stats
 from alerts.store import ALERT_COLUMNS, fetch_all, get_alert
 from api import idempotency
-from api.auth import CurrentUser
-from api.deps import Conn, SettingsDep, UtcDatetime, deprecated_alias
+from api.auth import CurrentUser, session_token
+from api.deps import Conn, SettingsDep, UtcDatetime, deprecated_alias, get_pool
+from api.session_watch import session_expires, until_session_ends
 from maps.vocabulary import words
 from sealwatch.logging import get_logger
 from store.db import database_url
@@ -237,18 +238,26 @@ async def alert_stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
     """Server-sent events, one ``alert`` event per alert change (id = stream id). Resumes after the
-    ``Last-Event-ID`` header (browsers send it on reconnect) or ``?after=``; with neither, from now."""
+    ``Last-Event-ID`` header (browsers send it on reconnect) or ``?after=``; with neither, from now.
+    When the session ends (logout, expiry) a last ``session-ended`` event is sent and the stream closes."""
     start = after
     if last_event_id is not None and last_event_id.strip().isdigit():
         start = int(last_event_id.strip())
     url = database_url(settings)
+    token, _ = session_token(request)
+    assert token is not None  # authorize() accepted a session token
+    pool = get_pool(request)
 
     async def events() -> AsyncIterator[dict[str, str]]:
         async for item in stream.follow(url, start):
             yield item.sse()
 
+    async def expires() -> datetime | None:
+        async with pool.connection() as conn:
+            return await session_expires(conn, token)
+
     log.info("alert stream client", after=start, client=request.client.host if request.client else None)
-    return EventSourceResponse(events(), ping=15)
+    return EventSourceResponse(until_session_ends(events(), expires, settings.stream_session_check_s), ping=15)
 
 
 @router.get("/api/alerts/{alert_id}", response_model=AlertDetail, responses=_ERRORS)

@@ -24,6 +24,7 @@ from api import (
     alerts_routes,
     auditor_pages,
     auth,
+    console_api,
     console_routes,
     customs_routes,
     declarant_pages,
@@ -62,6 +63,7 @@ ROUTERS = (
     officer_pages,
     declarant_pages,
     console_routes,
+    console_api,
 )
 SWAGGER_URL = "/static/vendor/swagger-ui"
 
@@ -186,7 +188,8 @@ def create_app(settings: Settings) -> FastAPI:
     if missing:
         raise RuntimeError(f"routes without an access rule in api.auth.ACCESS: {', '.join(missing)}")
     # Responses the console polls (units, alerts, GeoJSON) shrink several times over; streams are left alone.
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Level 6: nearly the size of level 9 on JSON, in about half the time (a full 100,000-unit feed is ~15 MB).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     # Outermost: headers on every response, compressed or not, errors and static files included.
     origin = tile_origin(settings.tile_url)
     app.add_middleware(SecurityHeadersMiddleware, img_sources=(origin,) if origin else ())

@@ -123,6 +123,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/groups"): _rule(READ),
     ("GET", "/api/groups/suggest"): _rule(READ),
     ("GET", "/api/groups/{group_id}/suggest"): _rule(READ),
+    # the operations console (officers follow the transits they released)
+    ("GET", "/api/console/units"): _rule(READ, OFF),
+    ("GET", "/api/console/units/{seal_id}"): _rule(READ, OFF),
+    ("GET", "/api/console/alerts"): _rule(READ, OFF),
+    ("GET", "/api/me"): _rule(READ, OFF),
     # history, exports, TRS
     ("GET", "/api/history/transits"): _rule(READ),
     ("GET", "/api/history/transits/{transit_id}"): _rule(READ),

@@ -132,6 +132,38 @@ ERROR_CODES = {
     "permit_exhausted": N_("The permit's quantity is used up."),
 }
 GROUP_STATES = {"available": N_("available"), "busy": N_("busy"), "stale": N_("no recent position")}
+# What an alert's evidence holds (alerts/rules, geofence observations), as the console names it.
+EVIDENCE = {
+    "observation": N_("Observation"),
+    "distance_m": N_("Distance"),
+    "battery_pct": N_("Battery"),
+    "level": N_("Level"),
+    "previous_level": N_("Previous level"),
+    "from_state": N_("Seal before"),
+    "to_state": N_("Seal after"),
+    "seq": N_("Message number"),
+    "silent_s": N_("Silent for"),
+    "last_fix_t": N_("Last fix"),
+    "ever_reported": N_("Has ever reported"),
+    "deadline": N_("Deadline"),
+    "overdue_s": N_("Overdue by"),
+    "started_at": N_("Stopped since"),
+    "duration_s": N_("Stopped for"),
+    "jam_s": N_("In a traffic jam for"),
+    "aetr_break": N_("Driver's rest break (AETR)"),
+    "allowed_s": N_("Stop allowed for"),
+    "driving_before_s": N_("Driving before the stop"),
+    "area": N_("Stop area"),
+    "area_kind": N_("Kind of area"),
+    "area_purpose": N_("Purpose of the area"),
+    "zone_code": N_("Zone"),
+    "zone_kind": N_("Kind of zone"),
+    "office": N_("Customs office"),
+    "arrival_t": N_("Arrived at"),
+    "speed_kmh": N_("Speed"),
+    "implied_speed_kmh": N_("Implied speed"),
+    "at_destination": N_("At the destination"),
+}
 
 KINDS: dict[str, dict[str, str]] = {
     "alert_type": ALERT_TYPES,
@@ -142,6 +174,7 @@ KINDS: dict[str, dict[str, str]] = {
     "state": dict(STATUS_LABELS),
     "step": STEPS,
     "group_state": GROUP_STATES,
+    "evidence": EVIDENCE,
     "compass": COMPASS,
     "seal_state": SEAL_STATES,
     "channel": CHANNELS,

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
 
     # Users and sessions (api/auth.py). A session token lives this long after login.
     session_ttl_s: int = Field(default=12 * 3600, ge=60, le=30 * 86_400)
+    # A live stream (SSE) looks at its session this often and closes when it was ended (logout).
+    stream_session_check_s: float = Field(default=5.0, gt=0)
     # Mark the session cookie Secure (HTTPS only); on for any deployment behind TLS.
     cookie_secure: bool = False
     # Bearer token Prometheus may scrape /metrics with (besides operator and admin sessions).

@@ -40,11 +40,14 @@ _COPY_TYPES = [
     "timestamptz",
 ]
 
+# updated_at is stamped with the clock as this statement runs, the last write before the commit (not
+# the transaction's start, now()): the console's feed reads "changed since" from it, and the gap
+# between stamp and commit is what its margin (maps.console_units.COMMIT_LAG_S) must cover.
 _UPSERT_LATEST = f"""
-INSERT INTO seal_latest ({_COLS})
-SELECT DISTINCT ON (seal_id) {_COLS} FROM fixes_stage ORDER BY seal_id, t DESC, seq DESC
+INSERT INTO seal_latest ({_COLS}, updated_at)
+SELECT DISTINCT ON (seal_id) {_COLS}, clock_timestamp() FROM fixes_stage ORDER BY seal_id, t DESC, seq DESC
 ON CONFLICT (seal_id) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in FIX_COLUMNS if c != "seal_id")}, updated_at = now()
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in FIX_COLUMNS if c != "seal_id")}, updated_at = EXCLUDED.updated_at
 WHERE (EXCLUDED.t, EXCLUDED.seq) > (seal_latest.t, seal_latest.seq)
 """
 

@@ -117,7 +117,7 @@ def _run_demo(data_dir: Path, seals: int, path_env: str) -> None:
         assert status == 200 and health["status"] == "ok", health
         page_request = urllib.request.Request(f"{base}/", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(page_request, timeout=5) as page:
-            assert b"seal-marker" in page.read()
+            assert b"console-map.js" in page.read()
         # Without DATABASE_URL, `user add` finds the running demo; an unknown group is refused.
         added = _cli("user", "add", "alice", "--role", "auditor", env=env)
         assert added.returncode == 0 and "created user alice" in added.stdout, added.stderr

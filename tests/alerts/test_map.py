@@ -34,33 +34,34 @@ async def test_browser_panel_is_live_and_acknowledges(
         [obs(a.seal_id, a.transit_id, "corridor_exit", 10)],
     )
     assert {e.type for e in events} == {"seal_tampered", "route_deviation", "low_battery"}
-    items = "document.querySelectorAll('.alert-item').length"
+    items = "document.querySelectorAll('#cx-alert-list .cx-alert').length"
     ensure_user(migrated_db, "control-room", "operator")
-    # Without a session the map sends the browser to the login form; logged in, it is back on the map.
+    # Without a session the console sends the browser to the login form; logged in, it is back on it.
     await page.goto(api_url + "/")
     await page.wait_for_url(path_is("/login"))
     await login(page, api_url, "control-room", PASSWORD, next_path="/")
-
-    async def count(selector: str) -> int:
-        return int(await page.evaluate(f"document.querySelectorAll({selector!r}).length"))
+    await page.click("#cx-tab-alerts")
 
     async def wait_items(n: int) -> None:
         await page.wait_for_function(f"() => {items} === {n}", timeout=40_000)
 
-    # Two open alerts listed (low_battery resolved itself), each with a marker on the map.
+    # Two open alerts listed (low_battery resolved itself), the critical one first.
     await wait_items(2)
-    assert await count("path.alert-marker") == 2
-    assert await count(".alert-type-seal_tampered.alert-critical") == 1
-    # Once the page has switched from its first polls to the SSE stream, a new alert is pushed.
-    status = "() => document.getElementById('sealwatch-alerts-status').textContent.startsWith('live')"
-    await page.wait_for_function(status, timeout=40_000)
+    first = page.locator("#cx-alert-list .cx-alert").first
+    assert await first.get_attribute("class") == "cx-alert sev-critical st-open"
+    # The stream is open: a new alert is pushed and the list re-read; the count shows in the tab title.
+    stream_open = "() => SWAlerts.state.source && SWAlerts.state.source.readyState === 1"
+    await page.wait_for_function(stream_open, timeout=20_000)
     await service.on_batch([fix(b.seal_id, 30, state="opened")], [])
     await wait_items(3)
-    assert await page.text_content("#sealwatch-alerts-count") == "3"
-    # The acknowledge button goes through the API and the change comes back on the stream.
+    assert await page.text_content("#cx-alerts-count") == "3"
+    assert (await page.title()).startswith("(3) ")
+    # Acknowledge from the alert's card: through the API, the card and the list follow.
     tampered = next(e.alert_id for e in events if e.type == "seal_tampered")
-    await page.click(f'[data-ack="{tampered}"]')
-    await page.wait_for_function(f"() => document.querySelectorAll('[data-ack=\"{tampered}\"]').length === 0")
+    await page.click(f'#cx-alert-list [data-alert-id="{tampered}"]')
+    await page.click('#cx-card [data-act="acknowledge"]')
+    await page.wait_for_function("() => document.querySelectorAll('#cx-card [data-act=\"acknowledge\"]').length === 0")
+    await page.wait_for_selector(f'#cx-alert-list [data-alert-id="{tampered}"].st-acknowledged', timeout=20_000)
     await wait_items(3)  # acknowledged alerts stay listed until resolved
     [row] = rows(migrated_db, "SELECT status, acknowledged_by FROM alerts WHERE id = %s", tampered)
     assert row == {"status": "acknowledged", "acknowledged_by": "control-room"}

@@ -1,4 +1,4 @@
-"""The live map in a real headless Chromium: markers for every seal, coloured and classed by status.
+"""The console's live map in a real headless Chromium: every seal listed and drawn with its state.
 
 The API runs for real (uvicorn on a free port) against a migrated database holding seven seals;
 Chromium logs in through the login form as an operator (the session cookie then authenticates
@@ -9,10 +9,8 @@ Set SEALWATCH_UPDATE_SCREENSHOT=1 to refresh docs/live-map.png from this test.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 
 import psycopg
@@ -28,6 +26,7 @@ from store.fixes import FixWriter
 from tests.browser import login, path_is
 from tests.helpers import serve_app
 from tests.login import PASSWORD, ensure_user
+from tests.screens.console_seed import seed_fleet
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "live-map.png"
 
@@ -51,66 +50,57 @@ SEALS = [
 ]
 
 
-class ClassCounter(HTMLParser):
-    """Counts elements by CSS class in Chromium's dumped DOM."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.classes: Counter[str] = Counter()
-        self.text: list[str] = []
-        self._count_for: str | None = None
-        self.counts: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        self.classes.update((values.get("class") or "").split())
-        self._count_for = values.get("data-status-count")
-
-    def handle_data(self, data: str) -> None:
-        if self._count_for is not None:
-            self.counts[self._count_for] = data.strip()
-            self._count_for = None
-
-
 @pytest.fixture
 def live_url(migrated_db: str) -> Iterator[str]:
+    # Each seal on a monitored transit (the console shows units, not loose seals).
+    units = seed_fleet(migrated_db, len(SEALS), first=101, fixes=False)
     with psycopg.connect(migrated_db, row_factory=dict_row) as conn:
-        FixWriter(conn).write([f for _, f in SEALS], [])
+        FixWriter(conn).write([f._replace(seal_id=u.seal_id) for u, (_, f) in zip(units, SEALS, strict=True)], [])
     with serve_app(create_app(Settings(database_url=migrated_db, mqtt_url=None))) as url:
         yield url + "/"
 
 
 async def _wait_for_map(page: Page) -> None:
-    await page.wait_for_function("() => document.querySelectorAll('.seal-marker').length === 7", timeout=40_000)
+    await page.wait_for_function("() => document.getElementById('sw-map-area').dataset.ready === '1'", timeout=40_000)
     await page.wait_for_function(
         f"() => document.querySelectorAll('.place-label').length === {len(offices())}", timeout=40_000
     )
-    await page.wait_for_function("() => document.querySelector('[data-status-count=moving]').textContent === '2'")
+    await page.wait_for_function("() => document.querySelector('[data-state-count=moving]').textContent === '2'")
 
 
 async def test_browser_shows_every_seal_with_its_status(live_url: str, migrated_db: str, page: Page) -> None:
     ensure_user(migrated_db, "operator", "operator")
     base = live_url.rstrip("/")
-    # No session: the map sends the browser to the login form.
+    # No session: the console sends the browser to the login form.
     await page.goto(live_url)
     await page.wait_for_url(path_is("/login"))
     await login(page, base, "operator", PASSWORD)
     assert page.url == live_url
     await _wait_for_map(page)
-    dom = await page.content()
-    data = await page.screenshot()
-    parser = ClassCounter()
-    parser.feed(dom)
-    expected = Counter(status for status, _ in SEALS)
-    assert parser.classes["seal-marker"] == len(SEALS) == 7
-    for status in ("moving", "stopped", "opened", "tampered", "low_battery", "silent"):
-        assert parser.classes[f"seal-{status}"] == expected[status], status
+    # Every seal is a row of the list, with its state; the most severe first.
+    rows = await page.eval_on_selector_all(
+        "#cx-list .cx-row:not([hidden])", "rs => rs.map(r => [r.dataset.sealId, r.dataset.state])"
+    )
+    assert sorted(map(tuple, rows)) == sorted((f"AZS-{int(f.seal_id[4:]):07d}", status) for status, f in SEALS)
+    assert [s for _, s in rows][:3] == ["tampered", "opened", "silent"]
+    # Drawn on the canvas: all seven (none hidden under another), the troubled ones in their own pane.
+    drawn = await page.evaluate("SWConsoleMap.drawn()")
+    assert drawn["units"] == 7 and drawn["trouble"] >= 1
     # The legend counts come from the same live data.
-    counts = {s: int(n) for s, n in parser.counts.items() if int(n)}
-    assert counts == {"tampered": 1, "opened": 1, "silent": 1, "low_battery": 1, "stopped": 1, "moving": 2}
+    counts = await page.eval_on_selector_all(
+        "[data-state-count]", "ns => Object.fromEntries(ns.map(n => [n.dataset.stateCount, n.textContent]))"
+    )
+    assert {s: int(n) for s, n in counts.items() if int(n)} == {
+        "tampered": 1,
+        "opened": 1,
+        "silent": 1,
+        "low_battery": 1,
+        "stopped": 1,
+        "moving": 2,
+    }
     # The vector basemap drew a labelled marker for every customs office and border checkpoint.
-    assert parser.classes["place-label"] == len(offices())
-
+    assert await page.locator(".place-label").count() == len(offices())
+    data = await page.screenshot()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert int.from_bytes(data[16:20], "big") == 1400 and int.from_bytes(data[20:24], "big") == 900
     if os.environ.get("SEALWATCH_UPDATE_SCREENSHOT"):

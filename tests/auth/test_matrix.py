@@ -82,6 +82,10 @@ POST   /api/group/position                                 MG ADM
 GET    /api/groups                                         OP AUD ADM
 GET    /api/groups/suggest                                 OP AUD ADM
 GET    /api/groups/{group_id}/suggest                      OP AUD ADM
+GET    /api/console/units                                  OP OFF AUD ADM
+GET    /api/console/units/{seal_id}                        OP OFF AUD ADM
+GET    /api/console/alerts                                 OP OFF AUD ADM
+GET    /api/me                                             OP OFF AUD ADM
 GET    /api/history/transits                               OP AUD ADM
 GET    /api/history/transits/{transit_id}                  OP AUD ADM
 GET    /api/history/transits/{transit_id}/track            OP AUD ADM

@@ -70,8 +70,10 @@ async def test_login_console_and_docs_load_without_csp_violations(base_url: str,
     assert await _violations(page) == []
 
     await login(page, base_url, "operator", PASSWORD)
-    # The map ran: folium's inline set-up and map script executed, the markers are drawn from the API.
-    await page.wait_for_function("() => document.querySelectorAll('.seal-marker').length === 2", timeout=40_000)
+    # The console ran: its scripts executed and every unit from the API is drawn.
+    await page.wait_for_function(
+        "() => document.getElementById('sw-map-area').dataset.ready === '1'", timeout=40_000
+    )
     await page.wait_for_function("() => document.querySelectorAll('.leaflet-pane').length > 0")
     assert await _violations(page) == []
 

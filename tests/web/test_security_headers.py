@@ -70,8 +70,7 @@ async def test_each_page_has_its_own_nonce_and_every_inline_script_carries_it(
     assert nonce != assert_secured(second) and len(nonce) >= 16
     inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", first.text)
     executable = [attrs for attrs in inline if "application/json" not in attrs]
-    assert len(executable) >= 2  # folium's set-up in the head, the map script at the end
-    assert all(f'nonce="{nonce}"' in attrs for attrs in executable), executable
+    assert executable == []  # the console's code lives in /static; its data rides in a JSON block
     docs = await client.get("/docs")
     docs_nonce = assert_secured(docs)
     docs_inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>", docs.text)
