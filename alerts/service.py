@@ -395,8 +395,9 @@ class AlertService:
             return row
         return None
 
-    async def _create(self, conn: AnyConn, cond: Condition, t: datetime, now: datetime, changes: ChangeLog) -> Row:
-        row = await fetch_one(
+    async def _insert(self, conn: AnyConn, cond: Condition, t: datetime, now: datetime) -> Row | None:
+        """The new alert's row, or None when an unresolved alert of its type is already open on the transit."""
+        return await fetch_one(
             conn,
             f"""INSERT INTO alerts AS a (type, severity, transit_id, seal_id, lat, lon, first_t, last_t, evidence,
                                          raised_at, updated_at)
@@ -417,18 +418,26 @@ class AlertService:
                 now,
             ),
         )
-        if row is None:
-            # Another writer raised it between our read and insert: count ours as a repetition.
+
+    async def _create(self, conn: AnyConn, cond: Condition, t: datetime, now: datetime, changes: ChangeLog) -> Row:
+        # Another writer (a partition's new owner, the timers) may raise the same alert between our read and
+        # insert, and may even resolve it before we look at it again: then our insert goes through next time.
+        for _ in range(3):
+            row = await self._insert(conn, cond, t, now)
+            if row is not None:
+                break
             other = await fetch_one(
                 conn,
                 f"SELECT {ALERT_COLUMNS} FROM alerts a WHERE transit_id = %s AND type = %s AND status <> 'resolved'"
                 " FOR UPDATE",
                 (cond.transit_id, cond.type),
             )
-            assert other is not None
-            row = await self._update_repeat(conn, other["id"], cond, t, now, dumps(cond.evidence), "a.status")
-            changes.add("updated", row)
-            return row
+            if other is not None:  # count ours as a repetition of theirs
+                row = await self._update_repeat(conn, other["id"], cond, t, now, dumps(cond.evidence), "a.status")
+                changes.add("updated", row)
+                return row
+        else:
+            raise RuntimeError(f"alert {cond.type} on {cond.transit_id} kept changing under its insert")
         await add_event(
             conn, row["id"], "raised", None, "open", SYSTEM, now, {"severity": cond.severity, "t": t.isoformat()}
         )

@@ -275,3 +275,34 @@ async def test_auto_dispatch_of_critical_alert_to_nearest_group(migrated_db: str
     assert a == {"status": "dispatched", "group_id": "G-NEAR", "dispatched_by": "system", "acknowledged_at": None}
     [o] = rows(migrated_db, "SELECT topic, sent_at FROM alert_outbox")
     assert o == {"topic": "alerts/groups/G-NEAR", "sent_at": None}
+
+
+async def test_an_alert_raised_and_resolved_by_another_writer_mid_insert_is_raised_again(
+    migrated_db: str, service: AlertService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between our insert's conflict and our second look, another worker resolved the alert it had raised."""
+    tr = insert_transit(migrated_db, 1)
+    real_insert = service._insert
+    raced: list[int] = []
+
+    async def insert_after_a_rival(*args: object) -> object:
+        if not raced:
+            with psycopg.connect(migrated_db) as other:
+                (rival,) = other.execute(
+                    """INSERT INTO alerts (type, severity, transit_id, seal_id, first_t, last_t, raised_at, updated_at)
+                       VALUES ('gps_jump', 'warning', %s, %s, now(), now(), now(), now()) RETURNING id""",
+                    (tr.transit_id, tr.seal_id),
+                ).fetchone() or (0,)
+                other.execute(
+                    "UPDATE alerts SET status = 'resolved', resolved_at = now(), outcome = 'other' WHERE id = %s",
+                    (rival,),
+                )
+            raced.append(rival)
+            return None  # our insert lost to the rival's row
+        return await real_insert(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_insert", insert_after_a_rival)
+    events = await service.on_batch(*fault("gps_jump", tr.seal_id, tr.transit_id, 1))
+    assert [e.change for e in events] == ["raised"]
+    alerts = rows(migrated_db, "SELECT id, status FROM alerts ORDER BY id")
+    assert alerts == [{"id": raced[0], "status": "resolved"}, {"id": events[0].alert_id, "status": "open"}]
