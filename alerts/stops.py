@@ -10,8 +10,8 @@
   included, are slow or stopped within ``stop_jam_radius_m`` of it, each with a fix within
   ``stop_jam_window_s`` of ``t``. Several trucks standing on the same stretch of road at once is a
   jam or a closed road, not a conspiracy. The signal comes from every monitored seal's latest
-  fix (``seal_latest``), so it spans ingest workers; a stop judged from a backlog long after the
-  fact finds no jam unless the jam is still there, and so is judged strictly.
+  fix (``seal_latest``), so it spans ingest workers; a stop judged from a backlog is judged against
+  the slow fixes stored for its own time (``refresh_slow_between``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ FloatArray = npt.NDArray[np.float64]
 OFFICE_KINDS = frozenset({"customs_office", "border_checkpoint"})
 
 _AREAS_SQL = "SELECT code, kind, purpose, max_stop_s, geometry FROM zones WHERE active AND kind = ANY(%s) ORDER BY code"
+# Slow fixes of every seal in an interval: the congestion a backlog's stops stood in.
+_SLOW_BETWEEN_SQL = """
+SELECT seal_id, extract(epoch FROM t)::float8, lat, lon FROM fixes
+WHERE t >= to_timestamp(%s) AND t <= to_timestamp(%s) AND speed_kmh < %s
+"""
 _SLOW_SQL = """
 SELECT seal_id, extract(epoch FROM t)::float8, lat, lon FROM seal_latest
 WHERE t >= to_timestamp(%s) AND speed_kmh < %s
@@ -110,6 +115,12 @@ class StopPolicy:
         batch that has a stop to judge (a jam forms and clears within minutes); one scan of
         ``seal_latest``, a row per monitored seal."""
         rows = await fetch_tuples(conn, _SLOW_SQL, (since, self.settings.stop_jam_speed_kmh))
+        self.set_slow([(r[0], r[1], r[2], r[3]) for r in rows])
+
+    async def refresh_slow_between(self, conn: AnyConn, since: float, until: float) -> None:
+        """Load every slow fix between ``since`` and ``until`` (epoch): a stop judged from a
+        backlog finds the jam it stood in, not today's traffic."""
+        rows = await fetch_tuples(conn, _SLOW_BETWEEN_SQL, (since, until, self.settings.stop_jam_speed_kmh))
         self.set_slow([(r[0], r[1], r[2], r[3]) for r in rows])
 
     def jam_at(self, seal_id: str, lat: float, lon: float, t: float) -> int:
