@@ -44,16 +44,19 @@ def in_time_order(records: list[FixRecord]) -> list[FixRecord]:
     return sorted(records, key=lambda r: (r.t, r.seq))
 
 
-def rejudge(live: Engine, seal_id: str, records: list[FixRecord], late_t: float) -> tuple[Rejudged, Engine] | None:
-    """Run a fresh engine over the seal's stored ``records``; None when the seal has no transit."""
+def rejudge(
+    live: Engine, seal_id: str, records: list[FixRecord], late_t: float, window_start: float = -math.inf
+) -> tuple[Rejudged, Engine] | None:
+    """Run a fresh engine over the seal's stored ``records`` (those from ``window_start`` on);
+    None when the seal has no transit."""
     spec = live.transit_of(seal_id)
     if spec is None:
         return None
     fresh = Engine(live.config)
     fresh.set_zones(live.zone_specs)
     fresh.set_transits([spec])
-    ordered = in_time_order([r for r in records if r.seal_id == seal_id])
+    ordered = in_time_order([r for r in records if r.seal_id == seal_id and r.t.timestamp() >= window_start])
     observations = fresh.process(FixBatch.from_records(ordered)) if ordered else []
     before = [r.t.timestamp() for r in ordered if r.t.timestamp() < late_t]
-    since = max(before) if before else -math.inf
+    since = max(before) if before else window_start
     return Rejudged(seal_id, spec.transit_id, late_t, since, ordered, observations, []), fresh

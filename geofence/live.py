@@ -51,13 +51,12 @@ SELECT f.seal_id, f.seq, f.t, f.lat, f.lon, f.speed_kmh, f.heading_deg, f.sats, 
 FROM fixes f JOIN active_transits a ON a.seal_id = f.seal_id
 WHERE f.t >= greatest(a.released_at, %s) AND a.seal_id = ANY(%s) ORDER BY f.t, f.seal_id
 """
-# The seal's fixes in its transit's judging window (from release, at most replay_hours back from
-# its newest fix); a backlog is judged again over them.
+# The seal's fixes from late_window_hours before the backlog on: a backlog is judged again over
+# them. Like the live engine, every fix of a seal in transit counts, whatever its time.
 _SEAL_FIXES_SQL = """
 SELECT f.seal_id, f.seq, f.t, f.lat, f.lon, f.speed_kmh, f.heading_deg, f.sats, f.hdop, f.battery_pct,
        f.seal_state, f.received_at
-FROM fixes f JOIN active_transits a ON a.seal_id = f.seal_id
-WHERE f.seal_id = %s AND f.t >= greatest(a.released_at, %s) ORDER BY f.t, f.seq
+FROM fixes f WHERE f.seal_id = %s AND f.t >= %s ORDER BY f.t, f.seq
 """
 _FORGET_SQL = """
 DELETE FROM observations WHERE seal_id = %s AND transit_id = %s AND (%s::timestamptz IS NULL OR t > %s)
@@ -154,10 +153,17 @@ def replace_observations(conn: psycopg.Connection[Any], r: Rejudged) -> list[Obs
 class LiveGeofence:
     """One engine for the process; ``on_batch`` is the ingest hook, ``listen`` keeps it current."""
 
-    def __init__(self, database_url: str, config: EngineConfig | None = None, replay_hours: float = 24.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        config: EngineConfig | None = None,
+        replay_hours: float = 24.0,
+        late_window_hours: float = 48.0,
+    ) -> None:
         self.database_url = database_url
         self.engine = Engine(config)
         self.replay_hours = replay_hours
+        self.late_window_hours = late_window_hours  # how far before a backlog a seal is judged again
         self._lock = asyncio.Lock()
         self._conn: psycopg.Connection[Any] | None = None
         self._owns: Callable[[str], bool] | None = None  # None: every seal
@@ -261,10 +267,10 @@ class LiveGeofence:
 
     def _rejudge(self, seal_id: str, late_t: float) -> Rejudged | None:
         conn = self._db()
-        last_t = self.engine.last_t(seal_id)
-        since = datetime.fromtimestamp(max(last_t, late_t) - self.replay_hours * 3600, UTC)
-        records = [FixRecord(*row.values()) for row in conn.execute(_SEAL_FIXES_SQL, (seal_id, since)).fetchall()]
-        done = rejudge(self.engine, seal_id, records, late_t)
+        start = late_t - self.late_window_hours * 3600
+        window = datetime.fromtimestamp(start, UTC)
+        records = [FixRecord(*row.values()) for row in conn.execute(_SEAL_FIXES_SQL, (seal_id, window)).fetchall()]
+        done = rejudge(self.engine, seal_id, records, late_t, start)
         if done is None:
             return None
         result, fresh = done
