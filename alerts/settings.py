@@ -38,6 +38,8 @@ class AlertSettings(BaseSettings):
     # AETR: after 4.5 h of driving a 45-minute break is due; such a break is never an alarm.
     stop_aetr_driving_s: float = Field(default=4.5 * 3600, gt=0)
     stop_aetr_break_s: float = Field(default=45 * 60, gt=0)
+    # Drivers plan the break: one taken up to this long before the 4.5 h are up is the AETR break too.
+    stop_aetr_early_s: float = Field(default=1800.0, ge=0)
     # A gap between fixes longer than this counts as neither driving nor rest (the seal was silent).
     stop_aetr_max_gap_s: float = Field(default=900.0, gt=0)
     # Congestion: this many seals (the stopped one included) slower than stop_jam_speed_kmh within

@@ -7,7 +7,8 @@ it moves again. How long the stop may last depends on where and why the truck st
   area, where trucks wait for hours): as long as it takes;
 * in a stop area with a limit (a fuel station): that limit;
 * anywhere else: the route's tolerated stop (``stop_tolerance_s``, else ``unauthorized_stop_min_s``),
-  at least the AETR break (45 min) when the driver has driven 4.5 h since his last one;
+  at least the AETR break (45 min) when the driver has driven 4.5 h since his last one (or nearly:
+  drivers take the break a little before it is due, ``stop_aetr_early_s``);
 * while several seals stand on the same stretch of road at once (a jam, see ``alerts.stops``) the
   stop is held back: jam time does not count, up to ``stop_jam_hold_max_s`` of it, so a stop that
   outlasts its jam, or a jam that lasts for ever, still alerts.
@@ -47,7 +48,7 @@ def _start(obs: Observation, ctx: TransitContext, mem: TransitMemory, s: AlertSe
     else:
         tolerance = ctx.stop_tolerance_s if ctx.stop_tolerance_s is not None else s.unauthorized_stop_min_s
         seal = mem.seal(obs.seal_id)
-        stop.aetr_break = seal.drive_s >= s.stop_aetr_driving_s
+        stop.aetr_break = seal.drive_s >= s.stop_aetr_driving_s - s.stop_aetr_early_s
         stop.allowed_s = max(tolerance, s.stop_aetr_break_s) if stop.aetr_break else tolerance
         stop.evidence["driving_before_s"] = round(seal.drive_s)
     stop.evidence["allowed_s"] = stop.allowed_s

@@ -152,6 +152,19 @@ def test_the_aetr_break_after_four_and_a_half_hours_is_legitimate() -> None:
     assert [sev for _, sev in truck.raised()] == ["warning"]
 
 
+def test_an_aetr_break_taken_a_little_before_it_is_due_is_legitimate() -> None:
+    """Drivers stop for the break where they find a place, before the 4.5 hours are up."""
+    truck = Truck(settings())
+    truck.drive(0, 4.1 * 3600, every_s=120)
+    start = 4.1 * 3600 + 60
+    truck.stand(start, start + 44 * MIN)
+    assert truck.book.alerts == []
+    early = Truck(settings(stop_aetr_early_s=0.0))  # without the allowance: the route's 15 minutes
+    early.drive(0, 4.1 * 3600, every_s=120)
+    early.stand(start, start + 44 * MIN)
+    assert [sev for _, sev in early.raised()] == ["warning"]
+
+
 def test_a_break_longer_than_aetr_allows_still_alerts() -> None:
     truck = Truck(settings())
     truck.drive(0, 4.6 * 3600, every_s=120)
