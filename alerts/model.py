@@ -97,6 +97,8 @@ class SealMemory:
     battery: BatteryLevel = "ok"
     drive_s: float = 0.0  # driving since the last AETR break (or the release)
     drive_t: float | None = None  # the fix that drive_s counts up to
+    drive_lat: float | None = None  # and where it was
+    drive_lon: float | None = None
 
 
 @dataclass(slots=True)

@@ -368,7 +368,8 @@ class AlertService:
         if not times:
             return
         await self.stops.refresh_areas(conn)
-        await self.stops.refresh_slow(conn, min(times) - self.settings.stop_jam_window_s)
+        s = self.settings
+        await self.stops.refresh_slow(conn, min(times) - max(s.stop_jam_window_s, s.stop_jam_silent_s))
 
     async def _contexts(self, conn: AnyConn, seal_ids: list[str]) -> dict[str, TransitContext]:
         """Each seal's monitored transit, read in this transaction. A context is rebuilt only when

@@ -17,11 +17,13 @@ The stop is judged again on every fix of the stopped seal and at its end. Outlas
 raises a warning that becomes critical once the stop outlasts it by
 ``unauthorized_stop_critical_after_s``; a stop with the seal opened or tampered (outside an office
 or checkpoint) is critical at once, whatever its allowance. Durations count from the stop's first
-slow fix; the AETR clock counts fixes faster than the engine's stop speed, minus silences.
+slow fix; the AETR clock counts fixes faster than the engine's stop speed, and a silence only when
+the distance covered in it shows driving.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from alerts.model import AlertType, Condition, PendingStop, Severity, TransitContext, TransitMemory
@@ -105,7 +107,12 @@ def on_observation(obs: Observation, ctx: TransitContext, mem: TransitMemory, s:
     pending = mem.stop
     out: list[Condition] = []
     if pending is not None and pending.seal_id == obs.seal_id:
-        out = _judge(pending, ctx, mem, obs.t, s)
+        # The truck left somewhere between its last slow fix (judged already) and this moving one:
+        # with sparse reporting that is minutes, and a 44-minute break must not count as 46. Only
+        # after a silence is the stop judged up to the moving fix.
+        last = pending.last_t if pending.last_t is not None else pending.started_at
+        if obs.t - last > s.stop_aetr_max_gap_s:
+            out = _judge(pending, ctx, mem, obs.t, s)
         mem.stop = None
     if obs.t - float(obs.evidence.get("started_at", obs.t)) >= s.stop_aetr_break_s:
         mem.seal(obs.seal_id).drive_s = 0.0  # an AETR break taken, wherever it was
@@ -144,5 +151,18 @@ def _drive(fix: FixRecord, t: float, mem: TransitMemory, s: AlertSettings) -> No
         moving = fix.speed_kmh is None or fix.speed_kmh >= MOVING_KMH
         if moving and gap <= s.stop_aetr_max_gap_s:
             seal.drive_s += gap
+        elif moving and seal.drive_lat is not None and seal.drive_lon is not None:
+            # A silence: it was driving if it covered the distance only driving covers.
+            km = _km(seal.drive_lat, seal.drive_lon, fix.lat, fix.lon)
+            if km / (gap / 3600) >= s.stop_aetr_silent_driving_kmh:
+                seal.drive_s += gap
     if seal.drive_t is None or t > seal.drive_t:
+        seal.drive_lat, seal.drive_lon = fix.lat, fix.lon
         seal.drive_t = t
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), km."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))

@@ -289,7 +289,9 @@ class Builder:
         viol_along = rng.uniform(0.12, 0.35) * road.length if kind not in (None, "overdue") else None
         while tr.a < road.length:
             if stops and tr.a >= stops[0][0]:
-                _, seconds, why, lateral = stops.pop(0)
+                where, seconds, why, lateral = stops.pop(0)
+                if lateral is not None:
+                    tr.a = where  # pulls in at the area itself (not a step past it)
                 plan.stops.append((tr.t, tr.t + seconds, why))
                 tr.stand(seconds, lateral)
                 if seconds >= 45 * 60:

@@ -165,6 +165,35 @@ def test_an_aetr_break_taken_a_little_before_it_is_due_is_legitimate() -> None:
     assert [sev for _, sev in early.raised()] == ["warning"]
 
 
+def test_a_stop_is_not_lengthened_by_sparse_reporting() -> None:
+    """Fixes every 5 minutes: the last slow one 15 minutes into the stop (the route tolerates 15),
+    the moving one 20 minutes in; the truck left somewhere in between."""
+    truck = Truck(settings())
+    truck.drive(0, 10 * MIN, every_s=300)
+    truck.stand(15 * MIN, 30 * MIN, every_s=300)  # slow at 15, 20, 25, 30; moving again at 35
+    assert truck.book.alerts == []
+
+
+def test_a_silence_while_driving_counts_towards_the_aetr_break() -> None:
+    """A 40-minute coverage hole on the road: the distance covered shows the truck drove through it."""
+    truck = Truck(settings())
+    step_km = 70 / 60  # 70 km/h, a fix a minute
+    lat0, lon0 = HERE
+
+    def at_km(km: float) -> tuple[float, float]:
+        return lat0, lon0 + km / (111.32 * 0.766)  # along the parallel at 40°N
+
+    km = 0.0
+    for minute in range(0, 4 * 60 + 20):
+        if 60 <= minute < 100:  # no coverage: nothing arrives
+            km += step_km
+            continue
+        lat, lon = at_km(km)
+        truck.run([fix(SEAL, minute * MIN, speed=70.0, lat=lat, lon=lon)])
+        km += step_km
+    assert truck.mem.seal(SEAL).drive_s >= 4.3 * 3600
+
+
 def test_a_break_longer_than_aetr_allows_still_alerts() -> None:
     truck = Truck(settings())
     truck.drive(0, 4.6 * 3600, every_s=120)
@@ -220,6 +249,27 @@ def test_a_jam_does_not_hold_for_ever() -> None:
     stand_in_jam(truck, 11 * MIN, 200 * MIN, others=4)
     # One hour of jam is forgiven, then the route's 15 minutes: 11 + 60 + 15 = 86 minutes.
     assert truck.raised()[0] == (87 * MIN, "warning")
+
+
+def test_a_jam_in_a_dead_zone_still_holds() -> None:
+    """The others' last fixes stood here half an hour ago and they have been silent since: they
+    stand in a place without coverage, the jam is still there."""
+    truck = Truck(settings())
+    truck.drive(0, 10 * MIN)
+    for t in range(int(11 * MIN), int(60 * MIN) + 1, 60):
+        jam(truck.policy, min(t, 20 * MIN), 2)  # seen standing up to minute 20, silent since
+        started = at(11 * MIN).timestamp()
+        o = [obs(SEAL, TRANSIT, "stop_start", t, lat=HERE[0], lon=HERE[1], started_at=started, authorized=False)]
+        truck.run([fix(SEAL, t, speed=0.0, lat=HERE[0], lon=HERE[1])], o if t == 16 * MIN else [])
+    assert truck.book.alerts == []
+    strict = Truck(settings(stop_jam_silent_s=0.0))  # only fixes within the window count
+    strict.drive(0, 10 * MIN)
+    for t in range(int(11 * MIN), int(60 * MIN) + 1, 60):
+        jam(strict.policy, min(t, 20 * MIN), 2)
+        started = at(11 * MIN).timestamp()
+        o = [obs(SEAL, TRANSIT, "stop_start", t, lat=HERE[0], lon=HERE[1], started_at=started, authorized=False)]
+        strict.run([fix(SEAL, t, speed=0.0, lat=HERE[0], lon=HERE[1])], o if t == 16 * MIN else [])
+    assert [sev for _, sev in strict.raised()] == ["warning"]
 
 
 def test_two_seals_standing_together_are_not_a_jam() -> None:
