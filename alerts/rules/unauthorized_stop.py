@@ -10,10 +10,12 @@ it moves again. How long the stop may last depends on where and why the truck st
   at least the AETR break (45 min) when the driver has driven 4.5 h since his last one (or nearly:
   drivers take the break a little before it is due, ``stop_aetr_early_s``);
 * while several seals stand on the same stretch of road at once (a jam, see ``alerts.stops``) the
-  stop is held back: jam time does not count, up to ``stop_jam_hold_max_s`` of it, so a stop that
+  stop is held back: jam time does not count (nor the few minutes before it was seen and after it
+  cleared ahead, ``stop_jam_window_s`` each), up to ``stop_jam_hold_max_s`` of it, so a stop that
   outlasts its jam, or a jam that lasts for ever, still alerts.
 
-The stop is judged again on every fix of the stopped seal and at its end. Outlasting its allowance
+The stop is judged again on every slow fix of the stopped seal (not at the moving fix that ends it:
+the truck left at some point after its last slow fix). Outlasting its allowance
 raises a warning that becomes critical once the stop outlasts it by
 ``unauthorized_stop_critical_after_s``; a stop with the seal opened or tampered (outside an office
 or checkpoint) is critical at once, whatever its allowance. Durations count from the stop's first
@@ -67,6 +69,10 @@ def _judge(stop: PendingStop, ctx: TransitContext, mem: TransitMemory, t: float,
         stop.jam_s += t - since
     elif jam:
         stop.jam_s += min(t - since, s.stop_jam_window_s)  # the jam was there before we looked
+    elif stop.jam_t is not None and t - stop.jam_t <= s.stop_jam_window_s:
+        stop.jam_s += t - since  # a queue dissolves from its head: the tail moves minutes later
+    if jam:
+        stop.jam_t = t
     stop.jam, stop.last_t = jam, t
     duration = t - stop.started_at
     unexplained = duration - min(stop.jam_s, s.stop_jam_hold_max_s)
@@ -107,12 +113,10 @@ def on_observation(obs: Observation, ctx: TransitContext, mem: TransitMemory, s:
     pending = mem.stop
     out: list[Condition] = []
     if pending is not None and pending.seal_id == obs.seal_id:
-        # The truck left somewhere between its last slow fix (judged already) and this moving one:
-        # with sparse reporting that is minutes, and a 44-minute break must not count as 46. Only
-        # after a silence is the stop judged up to the moving fix.
-        last = pending.last_t if pending.last_t is not None else pending.started_at
-        if obs.t - last > s.stop_aetr_max_gap_s:
-            out = _judge(pending, ctx, mem, obs.t, s)
+        # Not judged again here: the truck left somewhere between its last slow fix (judged
+        # already) and this moving one. With sparse reporting that is minutes (a 44-minute break
+        # must not count as 46); after a silence the seal's backlog, if it kept one, tells when
+        # (judged late, in time order), and the silence itself is signal_lost.
         mem.stop = None
     if obs.t - float(obs.evidence.get("started_at", obs.t)) >= s.stop_aetr_break_s:
         mem.seal(obs.seal_id).drive_s = 0.0  # an AETR break taken, wherever it was

@@ -71,7 +71,8 @@ async def load_roads(url: str) -> list[Road]:
         db = as_db(conn)
         areas = await (
             await conn.execute(
-                "SELECT code, purpose, center_lat, center_lon FROM zones WHERE kind = 'authorized_stop' AND active"
+                "SELECT code, coalesce(purpose, 'office') AS purpose, center_lat, center_lon FROM zones"
+                " WHERE kind IN ('authorized_stop', 'customs_office', 'border_checkpoint') AND active"
             )
         ).fetchall()
         roads = []
@@ -205,9 +206,8 @@ async def drive(url: str, plans: list[Plan], messages: list[Message], start: flo
                     await asyncio.wait_for(worker.drained(sent), 120)
                     await alerts.tick(clock.now())
                     if not quiet and int(t - start) % 3600 < STEP_S:
-                        print(
-                            f"  simulated {(t - start) / 3600:4.1f} h, {sent} messages, {time.monotonic() - started:5.0f} s"
-                        )
+                        hours, wall = (t - start) / 3600, time.monotonic() - started
+                        print(f"  simulated {hours:4.1f} h, {sent} messages, {wall:5.0f} s")
             wall = time.monotonic() - started
             stop.set()
             await asyncio.wait_for(running, 60)
@@ -224,10 +224,12 @@ async def drive(url: str, plans: list[Plan], messages: list[Message], start: flo
     return Outcome(plans, rows, sent, int(fixes["n"]) if fixes else 0, (end - start) / 3600, wall)
 
 
-def prepare(url: str, transits: int, seed: int, start: float) -> tuple[list[Plan], list[Zone]]:
+def prepare(
+    url: str, transits: int, seed: int, start: float, kinds: list[str] | None = None
+) -> tuple[list[Plan], list[Zone]]:
     migrate(url)
     roads = asyncio.run(load_roads(url))
     builder = Builder(roads, start, seed)
-    plans = builder.build(transits)
+    plans = builder.build(transits, kinds)
     write_scenario(url, plans, builder.zones)
     return plans, builder.zones

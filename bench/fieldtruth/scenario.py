@@ -227,10 +227,13 @@ class Builder:
         self.plans: list[Plan] = []
         self._gap_order = 0
 
-    def build(self, n: int) -> list[Plan]:
+    def build(self, n: int, kinds: list[str] | None = None) -> list[Plan]:
+        """``n`` transits, about 40 % with a violation (each kind in turn, in coverage, backlog
+        first, live first), unless ``kinds`` names the violations."""
         rng = self.rng
-        kinds = [KINDS[i % len(KINDS)] for i in range(int(n * 0.4))]
-        rng.shuffle(kinds)
+        if kinds is None:
+            kinds = [KINDS[i % len(KINDS)] for i in range(int(n * 0.4))]
+            rng.shuffle(kinds)
         jam_groups = max(1, n // 40)
         jam_members = min(n, 4 * jam_groups)
         violation: list[str | None] = [None] * jam_members + kinds + [None] * (n - jam_members - len(kinds))
@@ -270,6 +273,7 @@ class Builder:
         cruise = 70 / 3.6 if jam else rng.uniform(55, 85) / 3.6
         tr = Track(road, released, rng)
         stops: list[tuple[float, float, str, float | None]] = []  # (along, seconds, why, lateral)
+        lateral: float | None
         for area in road.areas:
             lateral = self._lateral(road, area)
             if abs(lateral) > 1200:
@@ -290,12 +294,17 @@ class Builder:
         while tr.a < road.length:
             if stops and tr.a >= stops[0][0]:
                 where, seconds, why, lateral = stops.pop(0)
+                if tr.driven >= 3.5 * 3600 and why != "halt":  # the break is near: take it here
+                    seconds = max(seconds, rng.uniform(45 * 60, 55 * 60))
                 if lateral is not None:
+                    if tr.a - where > 400:  # passed it while busy elsewhere (a detour, a jam)
+                        continue
                     tr.a = where  # pulls in at the area itself (not a step past it)
                 plan.stops.append((tr.t, tr.t + seconds, why))
                 tr.stand(seconds, lateral)
-                if seconds >= 45 * 60:
+                if seconds >= 40 * 60:  # long enough to be his break (measured to the moving fix)
                     tr.driven = 0.0
+                tr.drive(cruise, 180)  # off again before anything else happens
                 continue
             if jam is not None and jam_along is not None and tr.a >= jam_along - 150 * (i % 4):
                 jam_along = None
@@ -304,15 +313,21 @@ class Builder:
                     if jam[1] - tr.t >= 45 * 60:  # the driver takes his break standing there
                         tr.driven = 0.0
                     tr.stand(jam[1] - tr.t)
+                    tr.drive(cruise, 180)
                 continue
             if tr.driven >= 4.5 * 3600 - rng.uniform(0, 600):  # AETR: 45 minutes after 4.5 hours
                 seconds = rng.uniform(43 * 60, 45 * 60)
                 plan.stops.append((tr.t, tr.t + seconds, "AETR break"))
                 tr.stand(seconds)
                 tr.driven = 0.0
+                tr.drive(cruise, 180)
                 continue
             if viol_along is not None and tr.a >= viol_along and kind is not None:
+                if any(abs(a.along_m - tr.a) < 4000 for a in road.areas):
+                    viol_along = tr.a + 4000  # not in or next to a stop area, an office or a checkpoint
+                    continue
                 viol_along = None
+                tr.drive(cruise, 180)
                 self._violate(plan, tr, kind, cruise, gap_order)
                 continue
             tr.drive(cruise * (1 + 0.08 * math.sin(tr.t / 600.0)), STEP_S)
@@ -360,7 +375,7 @@ class Builder:
             add(start, tr.t)
         elif kind == "stop":
             add(tr.t, tr.t + 1)
-            seconds = rng.uniform(30 * 60, 40 * 60)
+            seconds = rng.uniform(55 * 60, 75 * 60)  # longer than any roadside allowance, AETR's too
             tr.stand(seconds)
             plan.violations[-1].end = tr.t
         elif kind in ("opening", "tamper"):
@@ -481,12 +496,12 @@ def fixes_of(plan: Plan, rng: random.Random) -> list[tuple[float, dict[str, obje
         k = min(k, len(out) - 1)
         t, body = out[k]
         ang = rng.uniform(0, 2 * math.pi)
-        x1, y1 = to_metric(np.asarray([float(body["lon"])]), np.asarray([float(body["lat"])]))  # type: ignore[arg-type]
+        x1, y1 = to_metric(np.asarray([body["lon"]], dtype=float), np.asarray([body["lat"]], dtype=float))
         lon, lat = point_to_lonlat(float(x1[0]) + 40_000 * math.cos(ang), float(y1[0]) + 40_000 * math.sin(ang))
         body["lat"], body["lon"] = round(lat, 7), round(lon, 7)
-        for v in plan.violations:
-            if v.kind == "jump":
-                v.start = v.end = t
+        for jumped in plan.violations:
+            if jumped.kind == "jump":
+                jumped.start = jumped.end = t
     for seq, (_, body) in enumerate(out):
         body["seq"] = seq
     return out

@@ -81,9 +81,13 @@ def score(out: Outcome) -> Score:
             if silent:
                 s.gaps_expected += 1
                 s.gaps_caught += bool(hits)
+        opened = any(v.kind in ("opening", "tamper") for v in p.violations)
         for a in mine:
             if a["id"] in explained or a["severity"] == "info" or a["type"] == "arrival":
                 continue
+            if opened and a["type"] == "unauthorized_stop" and a["evidence"].get("seal_state", "closed") != "closed":
+                continue  # a stop with the seal it opened: critical at once, rightly
+
             what = f"{a['type']} on {p.transit_id} at {a['first_t']:%H:%M} ({_why(p, a)})"
             s.unexplained.append(what)
             if p.violations:
@@ -96,11 +100,11 @@ def score(out: Outcome) -> Score:
             found = caught.get((kind, covered))
             if not found:
                 continue
-            hit = [(v, a) for v, a in found if a is not None]
-            stamped = [a["first_t"].timestamp() - v.start for v, a in hit]
-            detected = [a["detected_at"].timestamp() - v.start for v, a in hit]
-            s.rows.append((f"{kind} ({covered})", len(found), len(hit), stamped, detected))
-            if len(hit) < len(found):
+            pairs = [(v, a) for v, a in found if a is not None]
+            stamped = [a["first_t"].timestamp() - v.start for v, a in pairs]
+            detected = [a["detected_at"].timestamp() - v.start for v, a in pairs]
+            s.rows.append((f"{kind} ({covered})", len(found), len(pairs), stamped, detected))
+            if len(pairs) < len(found):
                 s.recall_ok = False
     return s
 
@@ -111,7 +115,11 @@ def _why(p: Any, a: dict[str, Any]) -> str:
     t = float(ev.get("started_at", a["first_t"].timestamp()))
     for start, end, why in p.stops:
         if start - 120 <= t <= end:
-            return f"{why}, {(end - start) / 60:.0f} min, allowed {ev.get('allowed_s')}, jam {ev.get('jam_s')}"
+            return (
+                f"{why}, {(end - start) / 60:.0f} min, allowed {ev.get('allowed_s')}, jam {ev.get('jam_s')}, "
+                f"began {(t - start) / 60:+.0f} min, duration {ev.get('duration_s')}, "
+                f"driven {ev.get('driving_before_s')}"
+            )
     return str(ev.get("observation", ""))
 
 
@@ -138,7 +146,8 @@ def report(out: Outcome, s: Score) -> str:
         f"alerts found late (a backlog after a later live fix): {s.late}",
         f"false alarms on clean transits: {sum(s.false_alarms.values())} "
         f"({dict(s.false_alarms) or 'none'}) = {s.fa_per_1000h:.2f} per 1,000 clean transit-hours",
-        f"wrong-type alerts on transits with a violation: {sum(s.wrong_type.values())} ({dict(s.wrong_type) or 'none'})",
+        f"wrong-type alerts on transits with a violation: {sum(s.wrong_type.values())} "
+        f"({dict(s.wrong_type) or 'none'})",
         f"floors: recall 100 % for every kind: {'met' if s.recall_ok else 'NOT met'}; "
         f"< 1 false alarm per 1,000 clean transit-hours: {'met' if s.fa_per_1000h < 1 else 'NOT met'}",
     ]

@@ -235,10 +235,11 @@ def test_a_jam_holds_the_stop_alert_back_while_it_lasts() -> None:
     stand_in_jam(truck, 11 * MIN, 131 * MIN, others=2)  # three trucks stand here for two hours
     assert truck.book.alerts == []
     assert truck.mem.stop is not None and truck.mem.stop.jam == 3
-    # The others drive on; this one keeps standing: 15 minutes later it is a stop of its own.
-    stand_in_jam(truck, 132 * MIN, 160 * MIN, others=0, stop_start=False)
+    # The others drive on; this one keeps standing: the queue's tail moves minutes after its head
+    # (the jam window, 10 minutes), then 15 minutes more and it is a stop of its own.
+    stand_in_jam(truck, 132 * MIN, 170 * MIN, others=0, stop_start=False)
     [(t, severity)] = truck.raised()
-    assert severity == "warning" and 146 * MIN <= t <= 148 * MIN
+    assert severity == "warning" and 156 * MIN <= t <= 158 * MIN
     assert truck.book.alerts[0].evidence["jam_s"] >= 115 * MIN
 
 
