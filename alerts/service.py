@@ -238,7 +238,7 @@ class AlertService:
             transit_ids = sorted({c.transit_id for c in contexts.values()})
             try:
                 memories = await self.memories.lock(conn, transit_ids)
-                await self._prepare_stops(conn, records, observations, memories)
+                await self._prepare_stops(conn, records, observations, memories, now.timestamp())
                 conditions = evaluate_batch(records, observations, contexts, memories, self.settings, self.stats)
                 changes = ChangeLog()
                 await self._apply(conn, conditions, now, changes)
@@ -360,16 +360,25 @@ class AlertService:
         records: list[FixRecord],
         observations: list[Observation],
         memories: dict[str, TransitMemory],
+        now: float,
     ) -> None:
         """Stop areas and the congestion snapshot, read only when this batch has a stop to judge."""
         starts = [o.t for o in observations if o.kind == "stop_start"]
         stopped = {m.stop.seal_id for m in memories.values() if m.stop is not None}
+        stopped |= {o.seal_id for o in observations if o.kind == "stop_start"}
         times = starts + [r.t.timestamp() for r in records if r.seal_id in stopped]
         if not times:
             return
         await self.stops.refresh_areas(conn)
         s = self.settings
-        await self.stops.refresh_slow(conn, min(times) - max(s.stop_jam_window_s, s.stop_jam_silent_s))
+        if min(times) < now - s.stop_jam_window_s:
+            # A backlog (sent before the live fix, so judged here): the jam it stood in is in the
+            # stored fixes of its own time, not in the seals' latest positions.
+            await self.stops.refresh_slow_between(
+                conn, min(times) - 2 * s.stop_jam_window_s, max(times) + s.stop_jam_window_s
+            )
+        else:
+            await self.stops.refresh_slow(conn, min(times) - max(s.stop_jam_window_s, s.stop_jam_silent_s))
 
     async def _contexts(self, conn: AnyConn, seal_ids: list[str]) -> dict[str, TransitContext]:
         """Each seal's monitored transit, read in this transaction. A context is rebuilt only when

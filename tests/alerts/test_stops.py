@@ -29,7 +29,7 @@ from sealwatch.fixes import FixBatch, FixRecord
 from sealwatch.geography import STOP_AREAS
 from store.fixes import FixWriter
 from store.migrate import storage_mode
-from tests.alerts.conftest import T0, at, fix, insert_transit, obs, rows
+from tests.alerts.conftest import T0, Clock, at, fix, insert_transit, obs, rows
 
 SEAL, TRANSIT = "AZS-000001", "TR000001"
 HERE = (40.45, 47.9)  # open road on the M2 between Yevlakh and Kurdamir: no stop area
@@ -346,3 +346,38 @@ async def test_a_jam_raises_nothing_while_a_lone_long_stop_and_nothing_in_the_bo
     # The engine did see every stop: these are judgements, not blind spots.
     stops = rows(migrated_db, "SELECT DISTINCT transit_id FROM observations WHERE kind = 'stop_start'")
     assert {s["transit_id"] for s in stops} == {tr.transit_id for tr in [*jammed, lone, queued]}
+
+
+@pytest.mark.timeout(180)
+async def test_a_jam_stop_in_a_backlog_sent_first_is_judged_against_the_jam_of_its_time(
+    migrated_db: str, service: AlertService, clock: Clock
+) -> None:
+    """Out of coverage in a jam, the seal sends its backlog first (in order, so the live rules judge
+    it) half an hour after the jam cleared: the jam is in the stored fixes of that time, not in
+    where the other trucks are now."""
+    jammed = [insert_transit(migrated_db, n) for n in range(1, 4)]
+    ours = insert_transit(migrated_db, 4)
+    pipeline = Pipeline(migrated_db, service)
+    x0, y0 = point_to_metric(HERE[1], HERE[0])
+    backlog = []
+    try:
+        for minute in range(0, 121):
+            t = minute * MIN
+            clock.now = at(t)
+            records = []
+            for i, tr in enumerate(jammed):  # an hour standing on the same kilometre, then on
+                lat, lon = place(x0, y0, 200 * i, 120 * i)
+                records.append(fix(tr.seal_id, t, lat=lat, lon=lon, speed=0.0 if 10 <= minute < 70 else 60.0))
+            lat, lon = place(x0, y0, 800, 480)
+            mine = fix(ours.seal_id, t, lat=lat, lon=lon, speed=0.0 if 12 <= minute < 70 else 60.0)
+            if 5 <= minute < 100:
+                backlog.append(mine)  # no coverage: buffered
+            else:
+                records.append(mine)
+            if minute == 100:
+                records = backlog + records  # back in coverage: the backlog first, then the live fix
+            await pipeline.minute(records)
+    finally:
+        pipeline.close()
+    alerts = rows(migrated_db, "SELECT transit_id FROM alerts WHERE type = 'unauthorized_stop'")
+    assert alerts == []
