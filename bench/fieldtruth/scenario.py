@@ -100,12 +100,15 @@ class Road:
     def project(self, lon: float, lat: float) -> tuple[float, float]:
         """(along, lateral distance) of a point."""
         px, py = to_metric(np.asarray([lon]), np.asarray([lat]))
+        return self.project_xy(float(px[0]), float(py[0]))
+
+    def project_xy(self, px: float, py: float) -> tuple[float, float]:
         best = (0.0, math.inf)
         for i in range(len(self.x) - 1):
             dx, dy = self.x[i + 1] - self.x[i], self.y[i + 1] - self.y[i]
             seg2 = dx * dx + dy * dy
-            f = 0.0 if seg2 == 0 else max(0.0, min(1.0, ((px[0] - self.x[i]) * dx + (py[0] - self.y[i]) * dy) / seg2))
-            d = math.hypot(self.x[i] + f * dx - px[0], self.y[i] + f * dy - py[0])
+            f = 0.0 if seg2 == 0 else max(0.0, min(1.0, ((px - self.x[i]) * dx + (py - self.y[i]) * dy) / seg2))
+            d = math.hypot(self.x[i] + f * dx - px, self.y[i] + f * dy - py)
             if d < best[1]:
                 best = (float(self.cum[i] + f * math.sqrt(seg2)), d)
         return best
@@ -145,6 +148,8 @@ class Plan:
     speed: FloatArray = field(default_factory=lambda: np.empty(0))
     state: list[str] = field(default_factory=list)
     battery: FloatArray = field(default_factory=lambda: np.empty(0))
+    dx: FloatArray = field(default_factory=lambda: np.empty(0))  # a detour off the road, metres
+    dy: FloatArray = field(default_factory=lambda: np.empty(0))
     jump_at: float | None = None
     gaps: list[Gap] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
@@ -181,6 +186,9 @@ class Track:
         self.off: list[float] = []
         self.sp: list[float] = []
         self.st: list[str] = []
+        self.dx: list[float] = []
+        self.dy: list[float] = []
+        self.detour = (0.0, 0.0)  # off the road, in a fixed direction (no jumps at the line's corners)
         self.driven = 0.0  # since the last AETR break
         phases = [rng.uniform(0, 2 * math.pi) for _ in range(3)]
         amps = [rng.uniform(60, 160), rng.uniform(30, 90), rng.uniform(10, 30)]
@@ -198,12 +206,23 @@ class Track:
         self.off.append(lateral)
         self.sp.append(speed_ms * 3.6)
         self.st.append(self.state)
+        self.dx.append(self.detour[0])
+        self.dy.append(self.detour[1])
 
-    def drive(self, v: float, seconds: float, extra: float | None = None) -> None:
-        """Drive at ``v`` m/s; ``extra`` is a lateral offset on top of the road (a detour)."""
+    def position(self, k: int = -1) -> tuple[float, float]:
+        """Metric position of step ``k``."""
+        x0, y0, nx, ny, _ = self.road.frame(np.asarray([self.al[k]]))
+        return float(x0[0] + nx[0] * self.off[k] + self.dx[k]), float(y0[0] + ny[0] * self.off[k] + self.dy[k])
+
+    def normal(self) -> tuple[float, float]:
+        _, _, nx, ny, _ = self.road.frame(np.asarray([self.a]))
+        return float(nx[0]), float(ny[0])
+
+    def drive(self, v: float, seconds: float) -> None:
+        """Drive at ``v`` m/s along the road (plus the current detour)."""
         end = self.t + seconds
         while self.t < end and self.a < self.road.length:
-            self._push(v, self.meander(self.a) + (extra or 0.0))
+            self._push(v, self.meander(self.a))
             self.t += STEP_S
             self.a += v * STEP_S
             self.driven += STEP_S
@@ -334,6 +353,7 @@ class Builder:
         tr.stand(600, 0.0)  # arrived: standing in the destination office
         plan.t, plan.along, plan.offset = np.asarray(tr.ts), np.asarray(tr.al), np.asarray(tr.off)
         plan.speed, plan.state = np.asarray(tr.sp), tr.st
+        plan.dx, plan.dy = np.asarray(tr.dx), np.asarray(tr.dy)
         plan.battery = rng.uniform(60, 100) - rng.uniform(0.2, 0.5) / 3600 * (plan.t - released)
         for v in plan.violations:
             if v.kind == "battery":
@@ -362,15 +382,19 @@ class Builder:
 
         if kind == "deviation":
             peak = rng.uniform(3000, 7000) * rng.choice([-1, 1])
+            nx, ny = tr.normal()
             ramp = [(k + 1) / 30 for k in range(30)]  # five minutes out, a while away, five back
             profile = ramp + [1.0] * int(rng.uniform(600, 1500) / STEP_S) + ramp[::-1]
             start = None
             for f in profile:
-                tr.drive(cruise, STEP_S, peak * f)
-                _, _, _, _, width = tr.road.frame(np.asarray([tr.al[-1]]))
+                tr.detour = (nx * peak * f, ny * peak * f)
+                tr.drive(cruise, STEP_S)
+                along, away = tr.road.project_xy(*tr.position())
+                _, _, _, _, width = tr.road.frame(np.asarray([along]))
                 # Truth: when it is clearly out (the road itself meanders a few hundred metres).
-                if start is None and abs(tr.off[-1]) > float(width[0]) + 300.0:
+                if start is None and away > float(width[0]) + 300.0:
                     start = tr.ts[-1]
+            tr.detour = (0.0, 0.0)
             assert start is not None
             add(start, tr.t)
         elif kind == "stop":
@@ -394,30 +418,26 @@ class Builder:
             add(tr.t, tr.t)
             tr.drive(cruise, 300)
         elif kind == "restricted_zone":
-            side = rng.choice([-1, 1])
-            _, _, _, _, width = tr.road.frame(np.asarray([tr.a + 180 * cruise]))
-            centre = side * min(1300.0, float(width[0]) - 500.0)
-            zx, zy, nx, ny, _ = tr.road.frame(np.asarray([tr.a + 180 * cruise]))
-            lon, lat = point_to_lonlat(float(zx[0] + nx[0] * centre), float(zy[0] + ny[0] * centre))
+            # A side trip of about a kilometre into a zone next to the road, inside the corridor.
+            # Its centre 1150 m from the route line whatever this road's meander: every other
+            # truck's road stays 700 m and more from the zone (meander, noise and multipath included).
+            centre = rng.choice([-1, 1]) * 1150.0 - tr.meander(tr.a)
+            nx, ny = tr.normal()
+            first = len(tr.ts)
+            for k in range(18):  # three minutes over to it, five in it, three back
+                tr.detour = (nx * centre * (k + 1) / 18, ny * centre * (k + 1) / 18)
+                tr.drive(cruise * 0.3, STEP_S)
+            tr.stand(300, tr.off[-1])
+            cx, cy = tr.position()
+            for k in range(18):
+                tr.detour = (nx * centre * (1 - (k + 1) / 18), ny * centre * (1 - (k + 1) / 18))
+                tr.drive(cruise * 0.3, STEP_S)
+            tr.detour = (0.0, 0.0)
+            lon, lat = point_to_lonlat(cx, cy)
             code = f"FTZ-{plan.transit_id}"
             self.zones.append(Zone(code, lon, lat, 450.0))
-            start = None
-            for k in range(36):  # three minutes over to it, five in it, three back
-                f = min(1.0, k / 18)
-                tr.drive(cruise * 0.6, STEP_S, centre * f)
-            for _ in range(30):
-                tr.stand(STEP_S, tr.off[-1])
-            for k in range(18):
-                tr.drive(cruise * 0.6, STEP_S, centre * (1 - (k + 1) / 18))
-            # Truth: the first instant inside the zone (recomputed from the drawn track).
-            xs, ys, nxs, nys, _ = tr.road.frame(np.asarray(tr.al[-84:]))
-            px = xs + nxs * np.asarray(tr.off[-84:])
-            py = ys + nys * np.asarray(tr.off[-84:])
-            cx, cy = float(zx[0] + nx[0] * centre), float(zy[0] + ny[0] * centre)
-            inside = np.flatnonzero(np.hypot(px - cx, py - cy) < 450.0)
-            assert inside.size
-            start = tr.ts[-84 + int(inside[0])]
-            add(start, tr.ts[-84 + int(inside[-1])], code)
+            inside = [k for k in range(first, len(tr.ts)) if math.dist(tr.position(k), (cx, cy)) < 450.0]
+            add(tr.ts[inside[0]], tr.ts[inside[-1]], code)
         elif kind == "signal_lost":
             add(tr.t, tr.t)  # from the last fix it sent
             begin = tr.t
@@ -464,8 +484,8 @@ def fixes_of(plan: Plan, rng: random.Random) -> list[tuple[float, dict[str, obje
     idx = np.clip(np.searchsorted(plan.t, ts, side="right") - 1, 0, plan.t.size - 1)
     along, offset = plan.along[idx], plan.offset[idx]
     x0, y0, nx, ny, _ = road.frame(along)
-    x = x0 + nx * offset + np.asarray([rng.gauss(0, 8) for _ in ts])
-    y = y0 + ny * offset + np.asarray([rng.gauss(0, 8) for _ in ts])
+    x = x0 + nx * offset + plan.dx[idx] + np.asarray([rng.gauss(0, 8) for _ in ts])
+    y = y0 + ny * offset + plan.dy[idx] + np.asarray([rng.gauss(0, 8) for _ in ts])
     out = []
     for k, t in enumerate(ts.tolist()):
         px, py = float(x[k]), float(y[k])
