@@ -439,7 +439,8 @@ class Engine:
         # Previous fix's raster cell: the batch neighbour's, or computed for the state's position.
         rix, riy = np.empty_like(ix), np.empty_like(iy)
         rix[1:], riy[1:] = ix[:-1], iy[:-1]
-        ci = np.flatnonzero(~np.isnan(rt))
+        with np.errstate(invalid="ignore"):  # NaN rt: no previous fix, no segment
+            ci = np.flatnonzero(t - rt <= self.config.crossing_max_gap_s)
         from_state = ci[starts[ci]]
         rix[from_state], riy[from_state] = zones.cells(rx[from_state], ry[from_state])
         skip = np.union1d(cur, prev)

@@ -345,9 +345,8 @@ class Builder:
                 if any(abs(a.along_m - tr.a) < 4000 for a in road.areas):
                     viol_along = tr.a + 4000  # not in or next to a stop area, an office or a checkpoint
                     continue
-                viol_along = None
                 tr.drive(cruise, 180)
-                self._violate(plan, tr, kind, cruise, gap_order)
+                viol_along = None if self._violate(plan, tr, kind, cruise, gap_order) else tr.a + 5000
                 continue
             tr.drive(cruise * (1 + 0.08 * math.sin(tr.t / 600.0)), STEP_S)
         tr.stand(600, 0.0)  # arrived: standing in the destination office
@@ -372,8 +371,9 @@ class Builder:
         ax, ay = to_metric(np.asarray([area.lon]), np.asarray([area.lat]))
         return float((ax[0] - x0[0]) * nx[0] + (ay[0] - y0[0]) * ny[0])
 
-    def _violate(self, plan: Plan, tr: Track, kind: str, cruise: float, gap_order: str | None) -> None:
-        """Drive the violation; record its ground truth (and the gap it hides in, if any)."""
+    def _violate(self, plan: Plan, tr: Track, kind: str, cruise: float, gap_order: str | None) -> bool:
+        """Drive the violation; record its ground truth (and the gap it hides in, if any). False:
+        not here (try further on)."""
         rng = self.rng
         covered = gap_order or "in coverage"
 
@@ -421,8 +421,17 @@ class Builder:
             # A side trip of about a kilometre into a zone next to the road, inside the corridor.
             # Its centre 1150 m from the route line whatever this road's meander: every other
             # truck's road stays 700 m and more from the zone (meander, noise and multipath included).
-            centre = rng.choice([-1, 1]) * 1150.0 - tr.meander(tr.a)
             nx, ny = tr.normal()
+            x0, y0, _, _, _ = tr.road.frame(np.asarray([tr.a + 2 * 60 * cruise * 0.3]))
+            sides = [
+                side
+                for side in (-1, 1)
+                if min(r.project_xy(float(x0[0]) + nx * side * 1150, float(y0[0]) + ny * side * 1150)[1]
+                       for r in self.roads) > 1050
+            ]  # fmt: skip
+            if not sides:  # inside a bend, or near another route: a little further on
+                return False
+            centre = rng.choice(sides) * 1150.0 - tr.meander(tr.a)
             first = len(tr.ts)
             for k in range(18):  # three minutes over to it, five in it, three back
                 tr.detour = (nx * centre * (k + 1) / 18, ny * centre * (k + 1) / 18)
@@ -451,6 +460,7 @@ class Builder:
                 tr.drive(cruise, 600)
             plan.gaps.append(Gap(v.start - pad - 60, tr.t + pad, gap_order, rng.uniform(20, 180)))
             tr.drive(cruise, pad + 60)
+        return True
 
     def _coverage(self, plan: Plan) -> None:
         """Ordinary coverage gaps (short, or long with a backlog in either order), away from the
