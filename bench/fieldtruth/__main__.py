@@ -26,10 +26,11 @@ def main() -> None:
     start = float(int(time.time() - 18 * 3600))
     print(f"bench.fieldtruth: {args.transits} transits, seed {args.seed}")
     with scratch_database(prefix="sw_fieldtruth", keep=args.keep) as url:
-        plans, _ = prepare(url, args.transits, args.seed, start)
+        plans, zones = prepare(url, args.transits, args.seed, start)
         rng = random.Random(args.seed)
         messages = sorted((m for p in plans for m in messages_of(p, rng)), key=lambda m: m.at)
         outcome = asyncio.run(drive(url, plans, messages, start, quiet=False))
+        outcome.zones = zones
     print(report(outcome, score(outcome)))
 
 

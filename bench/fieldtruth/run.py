@@ -62,8 +62,7 @@ class Outcome:
     fixes: int
     sim_hours: float
     wall_s: float
-    late_judged: int = 0
-    notes: list[str] = field(default_factory=list)
+    zones: list[Zone] = field(default_factory=list)  # the restricted zones the scenario added
 
 
 async def load_roads(url: str) -> list[Road]:

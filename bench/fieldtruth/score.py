@@ -5,8 +5,10 @@ between 5 minutes before its start and an hour after its end. Its delays, in sim
 *stamped* = ``first_t`` - start (how close the alert's time is to when it happened) and *found*
 = ``detected_at`` - start (when sealwatch knew; for a violation hidden in a coverage gap, after
 the backlog arrived). A coverage gap or silence of 10 minutes or more explains a ``signal_lost``
-alert. Every other alert except informational ones (arrival) is a false alarm on a clean transit,
-or a wrong-type alert on a transit with a violation.
+alert; a stop with the seal its violation opened explains an unauthorized stop (critical at once);
+a detour that really took a truck into a restricted zone (another truck's) explains that alert.
+Every other alert except informational ones (arrival) is a false alarm on a clean transit, or a
+wrong-type alert on a transit with a violation.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from bench.fieldtruth.run import Outcome
-from bench.fieldtruth.scenario import ALERT_OF, KINDS, Violation
+from bench.fieldtruth.scenario import ALERT_OF, KINDS, Plan, Violation, Zone
+from geofence.projection import to_metric
 
 BEFORE_S = 300.0
 AFTER_S = 3600.0
@@ -82,11 +87,17 @@ def score(out: Outcome) -> Score:
                 s.gaps_expected += 1
                 s.gaps_caught += bool(hits)
         opened = any(v.kind in ("opening", "tamper") for v in p.violations)
+        entered = _entries(p, out.zones) if any(a["type"] == "restricted_zone" for a in mine) else []
         for a in mine:
             if a["id"] in explained or a["severity"] == "info" or a["type"] == "arrival":
                 continue
             if opened and a["type"] == "unauthorized_stop" and a["evidence"].get("seal_state", "closed") != "closed":
                 continue  # a stop with the seal it opened: critical at once, rightly
+            if a["type"] == "restricted_zone" and any(
+                code == a["evidence"].get("zone_code") and abs(t - a["first_t"].timestamp()) <= BEFORE_S
+                for code, t in entered
+            ):
+                continue  # a detour really took it into a zone (another truck's): rightly raised
 
             what = f"{a['type']} on {p.transit_id} at {a['first_t']:%H:%M} ({_why(p, a)})"
             s.unexplained.append(what)
@@ -107,6 +118,21 @@ def score(out: Outcome) -> Score:
             if len(pairs) < len(found):
                 s.recall_ok = False
     return s
+
+
+def _entries(p: Plan, zones: list[Zone]) -> list[tuple[str, float]]:
+    """(zone code, time) where the truck's true track enters one of the scenario's zones."""
+    if not zones or not p.t.size:
+        return []
+    x0, y0, nx, ny, _ = p.road.frame(p.along)
+    x, y = x0 + nx * p.offset + p.dx, y0 + ny * p.offset + p.dy
+    out = []
+    for z in zones:
+        zx, zy = to_metric(np.asarray([z.lon]), np.asarray([z.lat]))
+        inside = np.hypot(x - zx[0], y - zy[0]) < z.radius_m
+        starts = np.flatnonzero(inside & ~np.concatenate([[False], inside[:-1]]))
+        out += [(z.code, float(p.t[k])) for k in starts.tolist()]
+    return out
 
 
 def _why(p: Any, a: dict[str, Any]) -> str:
