@@ -56,7 +56,7 @@ WHERE f.t >= greatest(a.released_at, %s) AND a.seal_id = ANY(%s) ORDER BY f.t, f
 _SEAL_FIXES_SQL = """
 SELECT f.seal_id, f.seq, f.t, f.lat, f.lon, f.speed_kmh, f.heading_deg, f.sats, f.hdop, f.battery_pct,
        f.seal_state, f.received_at
-FROM fixes f WHERE f.seal_id = %s AND f.t >= %s ORDER BY f.t, f.seq
+FROM fixes f WHERE f.seal_id = %s AND f.t >= %s AND f.t <= %s ORDER BY f.t, f.seq
 """
 _FORGET_SQL = """
 DELETE FROM observations WHERE seal_id = %s AND transit_id = %s AND (%s::timestamptz IS NULL OR t > %s)
@@ -269,7 +269,14 @@ class LiveGeofence:
         conn = self._db()
         start = late_t - self.late_window_hours * 3600
         window = datetime.fromtimestamp(start, UTC)
-        records = [FixRecord(*row.values()) for row in conn.execute(_SEAL_FIXES_SQL, (seal_id, window)).fetchall()]
+        # Up to the newest fix judged so far: ingest stores the next batch while this one is being
+        # judged, and those fixes are judged with their own batch (with their observations).
+        newest = self.engine.last_t(seal_id)
+        if newest == float("-inf"):
+            return None
+        until = datetime.fromtimestamp(newest, UTC)
+        rows = conn.execute(_SEAL_FIXES_SQL, (seal_id, window, until)).fetchall()
+        records = [FixRecord(*row.values()) for row in rows]
         done = rejudge(self.engine, seal_id, records, late_t, start)
         if done is None:
             return None
