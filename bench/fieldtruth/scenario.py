@@ -401,6 +401,7 @@ class Builder:
             add(tr.t, tr.t + 1)
             seconds = rng.uniform(55 * 60, 75 * 60)  # longer than any roadside allowance, AETR's too
             tr.stand(seconds)
+            tr.driven = 0.0  # whatever else it was, the driver rested
             plan.violations[-1].end = tr.t
         elif kind in ("opening", "tamper"):
             tr.drive(cruise, 60)
