@@ -385,7 +385,7 @@ class Builder:
             nx, ny = tr.normal()
             ramp = [(k + 1) / 30 for k in range(30)]  # five minutes out, a while away, five back
             profile = ramp + [1.0] * int(rng.uniform(600, 1500) / STEP_S) + ramp[::-1]
-            start = None
+            start = out = None
             for f in profile:
                 tr.detour = (nx * peak * f, ny * peak * f)
                 tr.drive(cruise, STEP_S)
@@ -394,8 +394,12 @@ class Builder:
                 # Truth: when it is clearly out (the road itself meanders a few hundred metres).
                 if start is None and away > float(width[0]) + 300.0:
                     start = tr.ts[-1]
+                if out is None and away > float(width[0]):
+                    out = tr.ts[-1]
             tr.detour = (0.0, 0.0)
-            assert start is not None
+            start = start if start is not None else out
+            if start is None:  # folded back into the corridor at a bend: no deviation after all
+                return True
             add(start, tr.t)
         elif kind == "stop":
             add(tr.t, tr.t + 1)
