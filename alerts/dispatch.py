@@ -65,6 +65,8 @@ def dispatch_payload(
         "lon": a["lon"],
         "t": a["last_t"],
         "evidence": a["evidence"],
+        "late": bool(a.get("late", False)),
+        "detected_at": a.get("detected_at") or a["raised_at"],
         "dispatched_by": actor,
         "dispatched_at": at.isoformat(),
         "distance_m": None if distance_m is None else round(distance_m),

@@ -97,6 +97,8 @@ class SealMemory:
     battery: BatteryLevel = "ok"
     drive_s: float = 0.0  # driving since the last AETR break (or the release)
     drive_t: float | None = None  # the fix that drive_s counts up to
+    drive_lat: float | None = None  # and where it was
+    drive_lon: float | None = None
 
 
 @dataclass(slots=True)
@@ -113,6 +115,7 @@ class PendingStop:
     aetr_break: bool = False  # due the AETR break: allowed at least stop_aetr_break_s
     jam_s: float = 0.0  # time it stood in a jam (not counted, up to stop_jam_hold_max_s)
     jam: int = 0  # seals in the jam at the last look
+    jam_t: float | None = None  # when a jam was last seen around it
     last_t: float | None = None  # when it was last judged
     severity: str = ""  # what it was raised with ("" not raised)
 

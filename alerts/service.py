@@ -5,8 +5,9 @@ engine's observations, then applies their conditions in one transaction: per-tra
 is locked (``alerts.memory``: ``alert_transit_state ... FOR UPDATE``, so two workers never judge
 the same transit at once), the open alerts of the batch's transits are locked, each condition is
 decided by ``alerts.dedup`` and written with its history, stream rows are appended last, and
-arrivals are recorded in customs in the same transaction. ``tick`` handles timers (signal lost, overdue) and
-escalation; ``run_outbox`` publishes dispatch messages.
+arrivals are recorded in customs in the same transaction. Seals the engine judged again for late
+fixes are judged again here too, in the same transaction (``alerts.late``). ``tick`` handles timers
+(signal lost, overdue) and escalation; ``run_outbox`` publishes dispatch messages.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +29,7 @@ from alerts import dispatch as outbox
 from alerts import lifecycle
 from alerts.briefing import AlertWords, english_words
 from alerts.dedup import Decision, OpenAlert, ResolvedAlert, decide
+from alerts.late import Episode, Known, episodes, overlapping
 from alerts.memory import MemoryStore
 from alerts.model import SYSTEM, AlertConflictError, AlertEvent, Condition, TransitContext, TransitMemory, from_epoch
 from alerts.rules import BatchStats, evaluate_batch, evaluate_tick
@@ -46,6 +49,7 @@ from alerts.store import (
 from alerts.storm_log import RaisedAlertLog
 from customs.errors import CustomsError
 from customs.transits import record_arrival
+from geofence.late import Rejudged
 from geofence.model import Observation
 from sealwatch.fixes import FixRecord
 from sealwatch.logging import get_logger
@@ -119,6 +123,28 @@ def _open_alert(row: Row) -> OpenAlert:
     )
 
 
+def _continue_from(live: TransitMemory, fresh: TransitMemory, seal_id: str) -> None:
+    """The live memory takes the seal's in-order state (it ends at the same newest fix, so nothing
+    moves backward); a stop the live rules already raised keeps its severity."""
+    seal = fresh.seals.get(seal_id)
+    if seal is None:
+        return
+    old = live.seals.get(seal_id)
+    if old is not None and old.last_t is not None and (seal.last_t is None or seal.last_t < old.last_t):
+        return  # the window judged again ends before what the live rules saw: keep theirs
+    live.seals[seal_id] = seal
+    if live.stop is None or live.stop.seal_id == seal_id:
+        stop = fresh.stop if fresh.stop is not None and fresh.stop.seal_id == seal_id else None
+        if stop is not None and live.stop is not None and live.stop.started_at == stop.started_at:
+            stop.severity = max(stop.severity, live.stop.severity, key=_STOP_RANK.__getitem__)
+        live.stop = stop
+    if fresh.last_fix_t is not None and (live.last_fix_t is None or fresh.last_fix_t > live.last_fix_t):
+        live.last_fix_t, live.last_lat, live.last_lon = fresh.last_fix_t, fresh.last_lat, fresh.last_lon
+
+
+_STOP_RANK = {"": 0, "info": 1, "warning": 2, "critical": 3}
+
+
 class AlertService:
     """Entry point for the glue; see the module docstring. ``clock`` is injectable for tests."""
 
@@ -176,7 +202,11 @@ class AlertService:
     # ---- batches ----
 
     async def on_batch(
-        self, records: list[FixRecord], observations: list[Observation], then: InTransaction | None = None
+        self,
+        records: list[FixRecord],
+        observations: list[Observation],
+        then: InTransaction | None = None,
+        late: Sequence[Rejudged] = (),
     ) -> list[AlertEvent]:
         """Judge one committed ingest batch; returns the alert changes it caused (committed).
 
@@ -187,12 +217,16 @@ class AlertService:
         (and a commit that did land makes the retry see those fixes as already judged), so a
         PostgreSQL restart or failover delays a batch's alerts instead of swallowing them.
         """
-        return await retry_lost_connection(lambda: self._judge(records, observations, then), "alert batch")
+        return await retry_lost_connection(lambda: self._judge(records, observations, then, late), "alert batch")
 
     async def _judge(
-        self, records: list[FixRecord], observations: list[Observation], then: InTransaction | None
+        self,
+        records: list[FixRecord],
+        observations: list[Observation],
+        then: InTransaction | None,
+        late: Sequence[Rejudged] = (),
     ) -> list[AlertEvent]:
-        seal_ids = sorted({r.seal_id for r in records} | {o.seal_id for o in observations})
+        seal_ids = sorted({r.seal_id for r in records} | {o.seal_id for o in observations} | {r.seal_id for r in late})
         if not seal_ids and then is None:
             return []
         now = self.clock()
@@ -207,13 +241,17 @@ class AlertService:
             transit_ids = sorted({c.transit_id for c in contexts.values()})
             try:
                 memories = await self.memories.lock(conn, transit_ids)
-                await self._prepare_stops(conn, records, observations, memories)
+                await self._prepare_stops(conn, records, observations, memories, now.timestamp())
                 conditions = evaluate_batch(records, observations, contexts, memories, self.settings, self.stats)
                 changes = ChangeLog()
                 await self._apply(conn, conditions, now, changes)
                 for cond in conditions:
                     if cond.type == "arrival" and cond.action == "raise":
                         await self._record_arrival(conn, cond)
+                for rejudged in late:
+                    ctx = contexts.get(rejudged.seal_id)
+                    if ctx is not None and ctx.transit_id == rejudged.transit_id:
+                        await self._judge_late(conn, rejudged, ctx, memories[ctx.transit_id], now, changes)
                 await self.memories.save(conn, memories)
                 events = await changes.flush(conn)
             except BaseException:
@@ -223,21 +261,127 @@ class AlertService:
             log.debug("alert changes", count=len(events), changes=[f"{e.change}:{e.type}" for e in events][:20])
         return events
 
+    # ---- late fixes ----
+
+    async def _judge_late(
+        self, conn: AnyConn, r: Rejudged, ctx: TransitContext, live: TransitMemory, now: datetime, changes: ChangeLog
+    ) -> None:
+        """Run the rules over the seal's in-order stream from a fresh memory; raise what the
+        backlog revealed (see ``alerts.late``); the live memory continues from the in-order one."""
+        if r.records:
+            await self.stops.refresh_areas(conn)
+            first, last = r.records[0].t.timestamp(), r.records[-1].t.timestamp()
+            window = self.settings.stop_jam_window_s
+            await self.stops.refresh_slow_between(conn, max(first, r.since) - 2 * window, last + window)
+        fresh = TransitMemory()
+        conditions = evaluate_batch(
+            r.records,
+            r.observations,
+            {r.seal_id: replace(ctx, arrived_at=None)},
+            {ctx.transit_id: fresh},
+            self.settings,
+        )
+        for ep in episodes(conditions, r.since):
+            await self._apply_late(conn, ep, now, changes)
+        _continue_from(live, fresh, r.seal_id)
+
+    async def _apply_late(self, conn: AnyConn, ep: Episode, now: datetime, changes: ChangeLog) -> None:
+        rows = await fetch_all(
+            conn,
+            """SELECT id, status, first_t, last_t, (evidence->>'cleared_t')::float8 AS cleared_t FROM alerts
+               WHERE transit_id = %s AND type = %s ORDER BY id FOR UPDATE""",
+            (ep.transit_id, ep.type),
+        )
+        known = [
+            Known(r["id"], r["first_t"].timestamp(), r["status"], r["last_t"].timestamp(), r["cleared_t"]) for r in rows
+        ]
+        same = overlapping(ep, known)
+        if same is not None:  # seen live: at most it happened earlier than the live fix showed
+            if ep.start < same.first_t:
+                row = await fetch_one(
+                    conn,
+                    f"""UPDATE alerts a SET first_t = %s, updated_at = %s,
+                            evidence = a.evidence || jsonb_build_object('late_first_t', %s::float8)
+                        WHERE a.id = %s RETURNING {ALERT_COLUMNS}""",
+                    (from_epoch(ep.start), now, ep.start, same.id),
+                )
+                assert row is not None
+                await add_event(
+                    conn, row["id"], "late_evidence", row["status"], row["status"], SYSTEM, now,
+                    {"first_t": from_epoch(ep.start).isoformat()},
+                )  # fmt: skip
+                changes.add("updated", row)
+            return
+        open_ = [k for k in known if k.status != "resolved"]
+        if open_:  # another episode is open (one unresolved alert per type): count this one on it
+            row = await fetch_one(
+                conn,
+                f"""UPDATE alerts a SET count = a.count + 1, updated_at = %s WHERE a.id = %s
+                    RETURNING {ALERT_COLUMNS}""",
+                (now, open_[0].id),
+            )
+            assert row is not None
+            await add_event(
+                conn, row["id"], "late_episode", row["status"], row["status"], SYSTEM, now,
+                {"from": from_epoch(ep.start).isoformat(), "until": None if ep.end is None else ep.end},
+            )  # fmt: skip
+            changes.add("updated", row)
+            return
+        evidence: dict[str, Any] = {**ep.evidence, "late": True}
+        if ep.end is not None and ep.type != "gps_jump":
+            evidence |= {"cleared": True, "cleared_t": ep.end, "cleared_reason": ep.end_reason}
+        t = from_epoch(ep.start)
+        row = await fetch_one(
+            conn,
+            f"""INSERT INTO alerts AS a (type, severity, transit_id, seal_id, lat, lon, first_t, last_t, count,
+                                         evidence, raised_at, updated_at, late, detected_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, true, %s)
+                RETURNING {ALERT_COLUMNS}""",
+            (ep.type, ep.severity, ep.transit_id, ep.seal_id, ep.lat, ep.lon, t, from_epoch(ep.last), ep.raises,
+             dumps(evidence), t, now, now),
+        )  # fmt: skip
+        assert row is not None
+        await add_event(
+            conn, row["id"], "raised", None, "open", SYSTEM, now,
+            {"severity": ep.severity, "t": t.isoformat(), "late": True},
+        )  # fmt: skip
+        changes.add("raised", row)
+        log.info(
+            "late alert raised",
+            alert_id=row["id"],
+            type=ep.type,
+            transit_id=ep.transit_id,
+            happened_at=t.isoformat(),
+            ended=ep.end is not None,
+        )
+        if ep.severity == "critical" and self.settings.auto_dispatch_critical:
+            await self._auto_dispatch(conn, row, now, changes)
+
     async def _prepare_stops(
         self,
         conn: AnyConn,
         records: list[FixRecord],
         observations: list[Observation],
         memories: dict[str, TransitMemory],
+        now: float,
     ) -> None:
         """Stop areas and the congestion snapshot, read only when this batch has a stop to judge."""
         starts = [o.t for o in observations if o.kind == "stop_start"]
         stopped = {m.stop.seal_id for m in memories.values() if m.stop is not None}
+        stopped |= {o.seal_id for o in observations if o.kind == "stop_start"}
         times = starts + [r.t.timestamp() for r in records if r.seal_id in stopped]
         if not times:
             return
         await self.stops.refresh_areas(conn)
-        await self.stops.refresh_slow(conn, min(times) - self.settings.stop_jam_window_s)
+        s = self.settings
+        if min(times) < now - s.stop_jam_window_s:
+            # A backlog (sent before the live fix, so judged here): the jam it stood in is in the
+            # stored fixes of its own time, not in the seals' latest positions.
+            await self.stops.refresh_slow_between(
+                conn, min(times) - 2 * s.stop_jam_window_s, max(times) + s.stop_jam_window_s
+            )
+        else:
+            await self.stops.refresh_slow(conn, min(times) - max(s.stop_jam_window_s, s.stop_jam_silent_s))
 
     async def _contexts(self, conn: AnyConn, seal_ids: list[str]) -> dict[str, TransitContext]:
         """Each seal's monitored transit, read in this transaction. A context is rebuilt only when
@@ -400,8 +544,8 @@ class AlertService:
         return await fetch_one(
             conn,
             f"""INSERT INTO alerts AS a (type, severity, transit_id, seal_id, lat, lon, first_t, last_t, evidence,
-                                         raised_at, updated_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)
+                                         raised_at, updated_at, detected_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)
                 ON CONFLICT (transit_id, type) WHERE status <> 'resolved' DO NOTHING
                 RETURNING {ALERT_COLUMNS}""",
             (
@@ -414,6 +558,7 @@ class AlertService:
                 t,
                 t,
                 dumps(cond.evidence),
+                now,
                 now,
                 now,
             ),

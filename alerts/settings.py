@@ -38,8 +38,12 @@ class AlertSettings(BaseSettings):
     # AETR: after 4.5 h of driving a 45-minute break is due; such a break is never an alarm.
     stop_aetr_driving_s: float = Field(default=4.5 * 3600, gt=0)
     stop_aetr_break_s: float = Field(default=45 * 60, gt=0)
-    # A gap between fixes longer than this counts as neither driving nor rest (the seal was silent).
+    # Drivers plan the break: one taken up to this long before the 4.5 h are up is the AETR break too.
+    stop_aetr_early_s: float = Field(default=1800.0, ge=0)
+    # A gap between fixes longer than this counts as neither driving nor rest (the seal was silent)...
     stop_aetr_max_gap_s: float = Field(default=900.0, gt=0)
+    # ... unless the distance covered in it needs this average speed: then it was driving.
+    stop_aetr_silent_driving_kmh: float = Field(default=30.0, gt=0)
     # Congestion: this many seals (the stopped one included) slower than stop_jam_speed_kmh within
     # stop_jam_radius_m, each with a fix within stop_jam_window_s, is a jam; it holds the stop alert
     # back while it lasts, for at most stop_jam_hold_max_s of jam time.
@@ -48,6 +52,9 @@ class AlertSettings(BaseSettings):
     stop_jam_window_s: float = Field(default=600.0, gt=0)
     stop_jam_speed_kmh: float = Field(default=10.0, gt=0)
     stop_jam_hold_max_s: float = Field(default=4 * 3600, ge=0)
+    # A seal whose latest fix stood in the jam and that has been silent since (no coverage there)
+    # still stands in it, for this long.
+    stop_jam_silent_s: float = Field(default=3600.0, ge=0)
 
     # seal_opened / seal_tampered: critical; an opening inside the destination office after arrival
     # is the normal end of a transit: no alert ("ignore") or an informational one ("info").

@@ -8,10 +8,11 @@
   tolerated (``None``: no limit);
 * ``jam_at(seal_id, lat, lon, t)``: whether at least ``stop_jam_min_seals`` seals, this one
   included, are slow or stopped within ``stop_jam_radius_m`` of it, each with a fix within
-  ``stop_jam_window_s`` of ``t``. Several trucks standing on the same stretch of road at once is a
+  ``stop_jam_window_s`` of ``t`` (or last seen standing there and silent since, for up to
+  ``stop_jam_silent_s``: a jam in a dead zone). Several trucks standing on the same stretch of road at once is a
   jam or a closed road, not a conspiracy. The signal comes from every monitored seal's latest
-  fix (``seal_latest``), so it spans ingest workers; a stop judged from a backlog long after the
-  fact finds no jam unless the jam is still there, and so is judged strictly.
+  fix (``seal_latest``), so it spans ingest workers; a stop judged from a backlog is judged against
+  the slow fixes stored for its own time (``refresh_slow_between``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ FloatArray = npt.NDArray[np.float64]
 OFFICE_KINDS = frozenset({"customs_office", "border_checkpoint"})
 
 _AREAS_SQL = "SELECT code, kind, purpose, max_stop_s, geometry FROM zones WHERE active AND kind = ANY(%s) ORDER BY code"
+# Slow fixes of every seal in an interval: the congestion a backlog's stops stood in.
+_SLOW_BETWEEN_SQL = """
+SELECT seal_id, extract(epoch FROM t)::float8, lat, lon FROM fixes
+WHERE t >= to_timestamp(%s) AND t <= to_timestamp(%s) AND speed_kmh < %s
+"""
 _SLOW_SQL = """
 SELECT seal_id, extract(epoch FROM t)::float8, lat, lon FROM seal_latest
 WHERE t >= to_timestamp(%s) AND speed_kmh < %s
@@ -63,6 +69,7 @@ class StopPolicy:
         self._slow_t: FloatArray = np.empty(0)
         self._slow_x: FloatArray = np.empty(0)
         self._slow_y: FloatArray = np.empty(0)
+        self._latest = True  # the snapshot holds each seal's latest fix (not every slow fix)
 
     # ---- areas ----
 
@@ -111,6 +118,14 @@ class StopPolicy:
         ``seal_latest``, a row per monitored seal."""
         rows = await fetch_tuples(conn, _SLOW_SQL, (since, self.settings.stop_jam_speed_kmh))
         self.set_slow([(r[0], r[1], r[2], r[3]) for r in rows])
+        self._latest = True
+
+    async def refresh_slow_between(self, conn: AnyConn, since: float, until: float) -> None:
+        """Load every slow fix between ``since`` and ``until`` (epoch): a stop judged from a
+        backlog finds the jam it stood in, not today's traffic."""
+        rows = await fetch_tuples(conn, _SLOW_BETWEEN_SQL, (since, until, self.settings.stop_jam_speed_kmh))
+        self.set_slow([(r[0], r[1], r[2], r[3]) for r in rows])
+        self._latest = False
 
     def jam_at(self, seal_id: str, lat: float, lon: float, t: float) -> int:
         """How many seals stand in a jam around this one (0: no jam)."""
@@ -118,9 +133,13 @@ class StopPolicy:
         if not self._slow_t.size:
             return 0
         x, y = point_to_metric(lon, lat)
+        dt = t - self._slow_t
+        recent = np.abs(dt) <= s.stop_jam_window_s
+        if self._latest:  # last seen standing here and silent since (a dead zone): still standing
+            recent |= (dt >= 0) & (dt <= s.stop_jam_silent_s)
         near = (
             ((self._slow_x - x) ** 2 + (self._slow_y - y) ** 2 <= s.stop_jam_radius_m**2)
-            & (np.abs(self._slow_t - t) <= s.stop_jam_window_s)
+            & recent
             & (self._slow_ids != seal_id)
         )
         count = int(np.unique(self._slow_ids[near]).shape[0]) + 1

@@ -29,7 +29,8 @@ _STREAM_LOCK = 0x5EA1_0200
 
 ALERT_COLUMNS = """a.id, a.type, a.severity, a.status, a.transit_id, a.seal_id, a.lat, a.lon, a.first_t, a.last_t,
     a.count, a.evidence, a.raised_at, a.updated_at, a.escalated_at, a.acknowledged_at, a.acknowledged_by,
-    a.dispatched_at, a.dispatched_by, a.group_id, a.resolved_at, a.resolved_by, a.outcome, a.comment"""
+    a.dispatched_at, a.dispatched_by, a.group_id, a.resolved_at, a.resolved_by, a.outcome, a.comment,
+    a.late, a.detected_at"""
 
 Row = dict[str, Any]
 AnyConn = AsyncConnection[Any]

@@ -65,6 +65,8 @@ class AlertOut(BaseModel):
     resolved_by: str | None
     outcome: str | None
     comment: str
+    late: bool = False  # found late: raised from a backlog judged after a later live fix
+    detected_at: datetime | None = None  # when it was found (raised_at/first_t: when it happened)
 
 
 class HistoryOut(BaseModel):

@@ -190,6 +190,45 @@ class Engine:
     def state_nbytes(self) -> int:
         return self._state.nbytes()
 
+    # ------------------------------------------------------------------------------ late fixes
+
+    @property
+    def zone_specs(self) -> list[ZoneSpec]:
+        return list(self._zone_specs)
+
+    def transit_of(self, seal_id: str) -> TransitSpec | None:
+        slot = self._slots.get(seal_id)
+        return None if slot is None else self._transits[slot]
+
+    def last_t(self, seal_id: str) -> float:
+        """The seal's last accepted fix time (-inf: none, or no transit)."""
+        slot = self._slots.get(seal_id)
+        return -np.inf if slot is None else float(self._state.last_t[slot])
+
+    def late_fixes(self, batch: FixBatch) -> dict[str, float]:
+        """Seals with fixes at or before their last accepted time (``process`` drops them as stale),
+        each with the earliest such time: a backlog that arrived after a later fix."""
+        if not len(batch):
+            return {}
+        slot = self._slots.lookup(batch.seal_id)
+        known = slot >= 0
+        late = np.zeros(slot.shape[0], dtype=bool)
+        late[known] = batch.t[known] <= self._state.last_t[slot[known]]
+        out: dict[str, float] = {}
+        for seal_id, t in zip(batch.seal_id[late].tolist(), batch.t[late].tolist(), strict=True):
+            out[seal_id] = min(t, out.get(seal_id, t))
+        return out
+
+    def adopt(self, other: Engine, seal_ids: list[str]) -> None:
+        """Take the per-seal state of ``other`` (same zones) for these seals: after a backlog is
+        judged again in time order, the seal continues from the state in-order delivery gives."""
+        dst = [self._slots.get(s) for s in seal_ids]
+        src = [other._slots.get(s) for s in seal_ids]
+        pairs = [(d, s) for d, s in zip(dst, src, strict=True) if d is not None and s is not None]
+        if pairs:
+            d_rows, s_rows = (np.asarray(v, dtype=np.int64) for v in zip(*pairs, strict=True))
+            self._state.copy_rows(other._state, d_rows, s_rows)
+
     # ----------------------------------------------------------------------------------- process
 
     def process(self, batch: FixBatch) -> list[Observation]:
@@ -400,7 +439,8 @@ class Engine:
         # Previous fix's raster cell: the batch neighbour's, or computed for the state's position.
         rix, riy = np.empty_like(ix), np.empty_like(iy)
         rix[1:], riy[1:] = ix[:-1], iy[:-1]
-        ci = np.flatnonzero(~np.isnan(rt))
+        with np.errstate(invalid="ignore"):  # NaN rt: no previous fix, no segment
+            ci = np.flatnonzero(t - rt <= self.config.crossing_max_gap_s)
         from_state = ci[starts[ci]]
         rix[from_state], riy[from_state] = zones.cells(rx[from_state], ry[from_state])
         skip = np.union1d(cur, prev)

@@ -9,6 +9,9 @@
   (corridor runs, stops, zones inside) that lives only in memory.
 - With partitioned ingest a worker judges only its own seals (``own``): the engine holds their
   transits alone, and the state of seals it takes over is rebuilt from storage the same way.
+- A seal whose batch holds late fixes (older than its last accepted one: a backlog sent after a
+  live fix) is judged again in time order from its stored fixes (``geofence.late``); the stored
+  observations after the fix before the backlog are replaced by what that run finds.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +29,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from geofence.engine import Engine
+from geofence.late import Rejudged, rejudge
 from geofence.model import EngineConfig, Observation, TransitSpec, ZoneSpec
 from sealwatch.fixes import FixBatch, FixRecord
 from sealwatch.logging import get_logger
@@ -45,6 +50,17 @@ SELECT f.seal_id, f.seq, f.t, f.lat, f.lon, f.speed_kmh, f.heading_deg, f.sats, 
        f.seal_state, f.received_at
 FROM fixes f JOIN active_transits a ON a.seal_id = f.seal_id
 WHERE f.t >= greatest(a.released_at, %s) AND a.seal_id = ANY(%s) ORDER BY f.t, f.seal_id
+"""
+# The seal's fixes from late_window_hours before the backlog on: a backlog is judged again over
+# them. Like the live engine, every fix of a seal in transit counts, whatever its time.
+_SEAL_FIXES_SQL = """
+SELECT f.seal_id, f.seq, f.t, f.lat, f.lon, f.speed_kmh, f.heading_deg, f.sats, f.hdop, f.battery_pct,
+       f.seal_state, f.received_at
+FROM fixes f WHERE f.seal_id = %s AND f.t >= %s AND f.t <= %s ORDER BY f.t, f.seq
+"""
+_FORGET_SQL = """
+DELETE FROM observations WHERE seal_id = %s AND transit_id = %s AND (%s::timestamptz IS NULL OR t > %s)
+RETURNING kind, t, zone_code
 """
 _STORE_SQL = """
 INSERT INTO observations (seal_id, transit_id, kind, t, lat, lon, zone_code, evidence)
@@ -113,13 +129,41 @@ def store_observations(conn: psycopg.Connection[Any], observations: Sequence[Obs
     return [o for o, t in zip(observations, times, strict=True) if (o.seal_id, o.kind, t, o.zone_code) in new]
 
 
+@dataclass(slots=True)
+class Judged:
+    """A batch through the engine: its new observations, and the seals judged again for late fixes."""
+
+    observations: list[Observation]
+    late: list[Rejudged] = field(default_factory=list)
+
+
+def replace_observations(conn: psycopg.Connection[Any], r: Rejudged) -> list[Observation]:
+    """Store what the in-order run found after ``r.since`` in place of what was stored there;
+    returns the observations that were not stored before (what the backlog revealed)."""
+    since = None if r.since == float("-inf") else datetime.fromtimestamp(r.since, UTC)
+    replaced = r.replaced()
+    with conn.transaction():
+        gone = {(row["kind"], row["t"], row["zone_code"]) for row in conn.execute(
+            _FORGET_SQL, (r.seal_id, r.transit_id, since, since)
+        ).fetchall()}  # fmt: skip
+        store_observations(conn, replaced)
+    return [o for o in replaced if (o.kind, datetime.fromtimestamp(o.t, UTC), o.zone_code) not in gone]
+
+
 class LiveGeofence:
     """One engine for the process; ``on_batch`` is the ingest hook, ``listen`` keeps it current."""
 
-    def __init__(self, database_url: str, config: EngineConfig | None = None, replay_hours: float = 24.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        config: EngineConfig | None = None,
+        replay_hours: float = 24.0,
+        late_window_hours: float = 48.0,
+    ) -> None:
         self.database_url = database_url
         self.engine = Engine(config)
         self.replay_hours = replay_hours
+        self.late_window_hours = late_window_hours  # how far before a backlog a seal is judged again
         self._lock = asyncio.Lock()
         self._conn: psycopg.Connection[Any] | None = None
         self._owns: Callable[[str], bool] | None = None  # None: every seal
@@ -195,16 +239,58 @@ class LiveGeofence:
         The engine's state has moved past the batch once it is processed, so its observations
         would never come again: storing them rides out a lost database connection.
         """
+        return (await self.judge(records, every)).observations
+
+    async def judge(self, records: list[FixRecord], every: bool = False) -> Judged:
+        """``on_batch``, and the seals with late fixes judged again in time order."""
         if not records:
-            return []
+            return Judged([])
         async with self._lock:
-            observations = await asyncio.to_thread(self.engine.process, FixBatch.from_records(records))
+            batch = FixBatch.from_records(records)
+            late = self.engine.late_fixes(batch)
+            observations = await asyncio.to_thread(self.engine.process, batch)
             new = await retry_lost_connection(
                 lambda: asyncio.to_thread(lambda: store_observations(self._db(), observations)),
                 "storing observations",
                 after_failure=self.close,
             )
-            return observations if every else new
+            rejudged = []
+            for seal_id, late_t in sorted(late.items()):
+                done = await retry_lost_connection(
+                    lambda s=seal_id, t=late_t: asyncio.to_thread(self._rejudge, s, t),  # type: ignore[misc]
+                    "judging late fixes",
+                    after_failure=self.close,
+                )
+                if done is not None:
+                    rejudged.append(done)
+            return Judged(observations if every else new, rejudged)
+
+    def _rejudge(self, seal_id: str, late_t: float) -> Rejudged | None:
+        conn = self._db()
+        start = late_t - self.late_window_hours * 3600
+        window = datetime.fromtimestamp(start, UTC)
+        # Up to the newest fix judged so far: ingest stores the next batch while this one is being
+        # judged, and those fixes are judged with their own batch (with their observations).
+        newest = self.engine.last_t(seal_id)
+        if newest == float("-inf"):
+            return None
+        until = datetime.fromtimestamp(newest, UTC)
+        rows = conn.execute(_SEAL_FIXES_SQL, (seal_id, window, until)).fetchall()
+        records = [FixRecord(*row.values()) for row in rows]
+        done = rejudge(self.engine, seal_id, records, late_t, start)
+        if done is None:
+            return None
+        result, fresh = done
+        result.new = replace_observations(conn, result)
+        self.engine.adopt(fresh, [seal_id])
+        log.info(
+            "late fixes judged in time order",
+            seal_id=seal_id,
+            late_from=datetime.fromtimestamp(late_t, UTC).isoformat(),
+            fixes=len(records),
+            revealed=[o.kind for o in result.new][:20],
+        )
+        return result
 
     async def listen(self, stop: asyncio.Event) -> None:
         """Reload whenever customs announces a transit or zone change, until ``stop``."""

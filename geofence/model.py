@@ -115,6 +115,9 @@ class EngineConfig:
         A stop is a run of fixes slower than ``stop_speed_kmh`` lasting ``stop_min_seconds``
         (first slow fix to current fix). Reported speed is used; when it is absent (NaN) the
         implied speed from the previous plausible fix; with neither, the fix counts as moving.
+    crossing_max_gap_s
+        A zone crossed between two fixes (neither inside it) is inferred only when they are at most
+        this far apart: across a long silence the straight line is not where the truck went.
     jump_max_kmh, jump_min_m
         A fix is a ``jump`` when its implied speed from the last plausible fix is above
         ``jump_max_kmh`` and it lies more than ``jump_min_m`` from that fix: at fixes a fraction of
@@ -128,6 +131,7 @@ class EngineConfig:
     stop_min_seconds: float = 300.0
     jump_max_kmh: float = 250.0
     jump_min_m: float = 250.0
+    crossing_max_gap_s: float = 600.0
 
     def __post_init__(self) -> None:
         if self.exit_min_fixes < 1 or self.reentry_min_fixes < 1:

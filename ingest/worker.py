@@ -112,6 +112,8 @@ class Worker:
             max_age=timedelta(days=settings.retention_days),
         )
         self.stats = IngestStats()
+        # When a message is received; a bench running simulated time replaces it.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.keys = KeyCache(settings, database_url)
         self.replays = ReplayGuard(settings.replay_window_seq)
         self.subscribed = asyncio.Event()
@@ -154,6 +156,13 @@ class Worker:
                 await hooks
         return self.stats
 
+    async def drained(self, messages: int) -> None:
+        """Return once ``messages`` messages in all have been committed and every committed batch
+        judged: a bench that runs simulated time moves its clock on only then."""
+        while self.stats.messages < messages:  # noqa: ASYNC110  # a bench's wait, not a hot path
+            await asyncio.sleep(0.002)
+        await self._handoff.join()
+
     async def _receive(self, stop: asyncio.Event) -> None:
         raise NotImplementedError
 
@@ -164,7 +173,7 @@ class Worker:
         """Decode one message into the pending batch (``ack`` acknowledges it after the commit)."""
         started = time.perf_counter()
         try:
-            decoded = decode(topic, payload, datetime.now(UTC), self.limits, self.keys.ring)
+            decoded = decode(topic, payload, self.clock(), self.limits, self.keys.ring)
         except Exception as exc:  # decode never raises on bad input: this is a bug, keep the message
             log.exception("decoding failed", topic=topic)
             decoded = Decoded(rejects=[Reject(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", payload, topic)])
@@ -302,7 +311,7 @@ class Worker:
                 kept = [i for i, p in enumerate(batch.parts) if p not in batch.lost]
                 records, origins = [records[i] for i in kept], [origins[i] for i in kept]
                 rejects = [r for r, p in zip(rejects, batch.reject_parts, strict=True) if p not in batch.lost]
-            rechecked = self.keys.recheck(conn, rejects, datetime.now(UTC), self.limits)
+            rechecked = self.keys.recheck(conn, rejects, self.clock(), self.limits)
             records, origins = [*records, *rechecked.records], [*origins, *rechecked.origins]
             screened = self.replays.screen(conn, records, origins)
             rejects = [*rechecked.rejects, *screened.rejects]

@@ -104,9 +104,9 @@ class Judging:
         from ingest.metrics import STAGE_SECONDS
 
         started = time.perf_counter()
-        observations = await self.geofence.on_batch(batch.records, every=batch.recovering)
+        result = await self.geofence.judge(batch.records, every=batch.recovering)
         judged = time.perf_counter()
-        await self.alerts.on_batch(batch.records, observations, then=batch.mark_judged)
+        await self.alerts.on_batch(batch.records, result.observations, then=batch.mark_judged, late=result.late)
         STAGE_SECONDS.labels(stage="geofence").inc(judged - started)
         STAGE_SECONDS.labels(stage="alerts").inc(time.perf_counter() - judged)
 

@@ -3,7 +3,8 @@
 Per transit, the batch's fixes and observations are merged in time order (an observation before
 the fix of the same instant: a ``stop_end`` or ``arrival`` must be known when that fix is judged).
 Late fixes are dropped against the per-seal last-seen fix time, and observations against the
-watermark the seal had before this batch, so an out-of-order fix can never raise a stale alert.
+watermark the seal had before this batch, so an out-of-order fix can never raise a stale alert
+here; a backlog is judged separately, in its own time order (``alerts.late``).
 After arrival only the seal-integrity rule still runs (opening outside the office matters).
 """
 

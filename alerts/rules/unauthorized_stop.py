@@ -7,20 +7,25 @@ it moves again. How long the stop may last depends on where and why the truck st
   area, where trucks wait for hours): as long as it takes;
 * in a stop area with a limit (a fuel station): that limit;
 * anywhere else: the route's tolerated stop (``stop_tolerance_s``, else ``unauthorized_stop_min_s``),
-  at least the AETR break (45 min) when the driver has driven 4.5 h since his last one;
+  at least the AETR break (45 min) when the driver has driven 4.5 h since his last one (or nearly:
+  drivers take the break a little before it is due, ``stop_aetr_early_s``);
 * while several seals stand on the same stretch of road at once (a jam, see ``alerts.stops``) the
-  stop is held back: jam time does not count, up to ``stop_jam_hold_max_s`` of it, so a stop that
+  stop is held back: jam time does not count (nor the few minutes before it was seen and after it
+  cleared ahead, ``stop_jam_window_s`` each), up to ``stop_jam_hold_max_s`` of it, so a stop that
   outlasts its jam, or a jam that lasts for ever, still alerts.
 
-The stop is judged again on every fix of the stopped seal and at its end. Outlasting its allowance
+The stop is judged again on every slow fix of the stopped seal (not at the moving fix that ends it:
+the truck left at some point after its last slow fix). Outlasting its allowance
 raises a warning that becomes critical once the stop outlasts it by
 ``unauthorized_stop_critical_after_s``; a stop with the seal opened or tampered (outside an office
 or checkpoint) is critical at once, whatever its allowance. Durations count from the stop's first
-slow fix; the AETR clock counts fixes faster than the engine's stop speed, minus silences.
+slow fix; the AETR clock counts fixes faster than the engine's stop speed, and a silence only when
+the distance covered in it shows driving.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from alerts.model import AlertType, Condition, PendingStop, Severity, TransitContext, TransitMemory
@@ -47,7 +52,7 @@ def _start(obs: Observation, ctx: TransitContext, mem: TransitMemory, s: AlertSe
     else:
         tolerance = ctx.stop_tolerance_s if ctx.stop_tolerance_s is not None else s.unauthorized_stop_min_s
         seal = mem.seal(obs.seal_id)
-        stop.aetr_break = seal.drive_s >= s.stop_aetr_driving_s
+        stop.aetr_break = seal.drive_s >= s.stop_aetr_driving_s - s.stop_aetr_early_s
         stop.allowed_s = max(tolerance, s.stop_aetr_break_s) if stop.aetr_break else tolerance
         stop.evidence["driving_before_s"] = round(seal.drive_s)
     stop.evidence["allowed_s"] = stop.allowed_s
@@ -64,6 +69,10 @@ def _judge(stop: PendingStop, ctx: TransitContext, mem: TransitMemory, t: float,
         stop.jam_s += t - since
     elif jam:
         stop.jam_s += min(t - since, s.stop_jam_window_s)  # the jam was there before we looked
+    elif stop.jam_t is not None and t - stop.jam_t <= s.stop_jam_window_s:
+        stop.jam_s += t - since  # a queue dissolves from its head: the tail moves minutes later
+    if jam:
+        stop.jam_t = t
     stop.jam, stop.last_t = jam, t
     duration = t - stop.started_at
     unexplained = duration - min(stop.jam_s, s.stop_jam_hold_max_s)
@@ -104,7 +113,10 @@ def on_observation(obs: Observation, ctx: TransitContext, mem: TransitMemory, s:
     pending = mem.stop
     out: list[Condition] = []
     if pending is not None and pending.seal_id == obs.seal_id:
-        out = _judge(pending, ctx, mem, obs.t, s)
+        # Not judged again here: the truck left somewhere between its last slow fix (judged
+        # already) and this moving one. With sparse reporting that is minutes (a 44-minute break
+        # must not count as 46); after a silence the seal's backlog, if it kept one, tells when
+        # (judged late, in time order), and the silence itself is signal_lost.
         mem.stop = None
     if obs.t - float(obs.evidence.get("started_at", obs.t)) >= s.stop_aetr_break_s:
         mem.seal(obs.seal_id).drive_s = 0.0  # an AETR break taken, wherever it was
@@ -143,5 +155,18 @@ def _drive(fix: FixRecord, t: float, mem: TransitMemory, s: AlertSettings) -> No
         moving = fix.speed_kmh is None or fix.speed_kmh >= MOVING_KMH
         if moving and gap <= s.stop_aetr_max_gap_s:
             seal.drive_s += gap
+        elif moving and seal.drive_lat is not None and seal.drive_lon is not None:
+            # A silence: it was driving if it covered the distance only driving covers.
+            km = _km(seal.drive_lat, seal.drive_lon, fix.lat, fix.lon)
+            if km / (gap / 3600) >= s.stop_aetr_silent_driving_kmh:
+                seal.drive_s += gap
     if seal.drive_t is None or t > seal.drive_t:
+        seal.drive_lat, seal.drive_lon = fix.lat, fix.lon
         seal.drive_t = t
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), km."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))

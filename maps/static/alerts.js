@@ -14,6 +14,14 @@
 
     function label(type) { return String(type).replace(/_/g, " "); }
 
+    // The page's catalog when it has one (sw.js), else the English text.
+    function tr(text) { return global.SW && global.SW._ ? global.SW._(text) : text; }
+
+    // Found late: a backlog sent after a later fix revealed it; first_t is when it happened.
+    function lateBadge(a) {
+        return a.late ? ' <span class="alert-late sw-badge late">' + esc(tr("found late")) + "</span>" : "";
+    }
+
     function utc(iso) {
         var d = new Date(iso);
         return isNaN(d.getTime()) ? esc(iso) : d.toISOString().slice(11, 19) + " UTC";
@@ -36,7 +44,8 @@
         return "<b>" + esc(label(a.type)) + "</b> (" + esc(a.severity) + ")" +
             "<br>Transit: " + esc(a.transit_id) + "<br>Seal: " + esc(a.seal_id) +
             "<br>Status: " + esc(a.status) + (a.group_id ? " → " + esc(a.group_id) : "") +
-            "<br>Seen: " + utc(a.last_t) + (a.count > 1 ? " (×" + esc(a.count) + ")" : "");
+            "<br>Seen: " + utc(a.last_t) + (a.count > 1 ? " (×" + esc(a.count) + ")" : "") +
+            (a.late ? "<br>" + lateBadge(a) + " " + utc(a.first_t) + " → " + utc(a.detected_at) : "");
     }
 
     function updateMarker(a) {
@@ -65,9 +74,9 @@
             var cls = "alert-item alert-" + esc(a.severity) + (a.escalated_at ? " alert-escalated" : "");
             var ack = canAck(a) ? '<button class="alert-ack" data-ack="' + esc(a.id) + '">Acknowledge</button>' : "";
             return '<li class="' + cls + '" data-alert-id="' + esc(a.id) + '">' + ack +
-                '<div class="alert-title">' + esc(label(a.type)) + (a.escalated_at ? " · escalated" : "") + "</div>" +
+                '<div class="alert-title">' + esc(label(a.type)) + (a.escalated_at ? " · escalated" : "") + lateBadge(a) + "</div>" +
                 '<div class="alert-meta">' + esc(a.transit_id) + " · " + esc(a.seal_id) + " · " + esc(a.status) +
-                " · " + utc(a.last_t) + "</div></li>";
+                " · " + utc(a.late ? a.first_t : a.last_t) + "</div></li>";
         }).join("");
         var count = document.getElementById("sealwatch-alerts-count");
         if (count) { count.textContent = items.length; }

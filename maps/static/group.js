@@ -207,6 +207,12 @@
         node.classList.add(alert.severity);
         if (alert.status === "resolved") { node.classList.add("resolved"); }
         node.querySelector(".mg-type").textContent = SW.label("alert_type", alert.type);
+        if (alert.late) {  // revealed by a backlog: it happened at first_t, the age counts from then
+            var badge = document.createElement("span");
+            badge.className = "sw-badge late";
+            badge.textContent = _("found late");
+            node.querySelector(".mg-type").appendChild(badge);
+        }
         var age = node.querySelector(".mg-age");
         age.dataset.first = b.first_t;
         age.textContent = ageText(alert);

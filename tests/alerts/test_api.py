@@ -12,7 +12,7 @@ import pytest
 from alerts.service import AlertService
 from api.app import create_app
 from sealwatch.config import Settings
-from tests.alerts.conftest import fix, insert_transit, obs, rows
+from tests.alerts.conftest import Clock, at, fix, insert_transit, obs, rows
 from tests.login import auth
 
 
@@ -150,3 +150,22 @@ async def test_stats_by_type_route_and_carrier(
     assert by_route == {"SAM-BAK": (2, 0), "RBR-BAK": (1, 1)}
     by_carrier = {r["label"]: (r["total"], r["violations"], r["false_alarm_rate"]) for r in stats["by_carrier"]}
     assert by_carrier == {"Volga Freight OOO": (2, 1, 0.0), "Silk Way Trans": (1, 0, 1.0)}
+
+
+async def test_an_alert_found_late_says_so_and_when_it_was_found(
+    migrated_db: str, service: AlertService, client: httpx.AsyncClient, clock: Clock
+) -> None:
+    from geofence.late import Rejudged
+
+    tr = insert_transit(migrated_db, 1)
+    await service.on_batch([fix(tr.seal_id, 0), fix(tr.seal_id, 3000), fix(tr.seal_id, 3060, state="tampered")], [])
+    backlog = [fix(tr.seal_id, s, state="opened" if 900 <= s < 1500 else "closed") for s in range(0, 3001, 60)]
+    late = Rejudged(tr.seal_id, tr.transit_id, at(60).timestamp(), at(0).timestamp(), backlog, [], [])
+    [ev] = await service.on_batch([], [], late=[late])
+    r = await client.get("/api/alerts", params={"status": "unresolved"})
+    got = {a["type"]: a for a in r.json()}
+    assert got["seal_opened"]["late"] is True and got["seal_tampered"]["late"] is False
+    assert datetime.fromisoformat(got["seal_opened"]["detected_at"]) == clock.now
+    assert datetime.fromisoformat(got["seal_opened"]["first_t"]) == at(900)
+    r = await client.get(f"/api/alerts/{ev.alert_id}")
+    assert r.status_code == 200 and r.json()["late"] is True

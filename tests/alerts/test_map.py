@@ -65,3 +65,28 @@ async def test_browser_panel_is_live_and_acknowledges(
     await wait_items(3)  # acknowledged alerts stay listed until resolved
     [row] = rows(migrated_db, "SELECT status, acknowledged_by FROM alerts WHERE id = %s", tampered)
     assert row == {"status": "acknowledged", "acknowledged_by": "control-room"}
+
+
+async def test_browser_panel_marks_an_alert_found_late(
+    migrated_db: str,
+    api_url: str,  # noqa: F811
+    service: AlertService,
+    page: Page,
+) -> None:
+    from geofence.late import Rejudged
+    from tests.alerts.conftest import at
+
+    a = insert_transit(migrated_db, 1)
+    b = insert_transit(migrated_db, 2)
+    await service.on_batch([fix(a.seal_id, 0), fix(a.seal_id, 3000), fix(b.seal_id, 10, state="opened")], [])
+    # The backlog shows the seal opened out of coverage and closed again before the live fix.
+    backlog = [fix(a.seal_id, s, state="opened" if 900 <= s < 1500 else "closed") for s in range(0, 3001, 60)]
+    late = Rejudged(a.seal_id, a.transit_id, at(60).timestamp(), at(0).timestamp(), backlog, [], [])
+    [event] = await service.on_batch([], [], late=[late])
+    assert event.alert["late"] is True
+    ensure_user(migrated_db, "control-room", "operator")
+    await login(page, api_url, "control-room", PASSWORD, next_path="/")
+    await page.wait_for_function("document.querySelectorAll('.alert-item').length === 2", timeout=40_000)
+    badges = page.locator(f'[data-alert-id="{event.alert_id}"] .alert-late')
+    assert await badges.count() == 1 and (await badges.text_content() or "").strip() == "found late"
+    assert await page.locator(".alert-late").count() == 1  # the alert seen live carries none

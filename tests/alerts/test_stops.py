@@ -29,7 +29,7 @@ from sealwatch.fixes import FixBatch, FixRecord
 from sealwatch.geography import STOP_AREAS
 from store.fixes import FixWriter
 from store.migrate import storage_mode
-from tests.alerts.conftest import T0, at, fix, insert_transit, obs, rows
+from tests.alerts.conftest import T0, Clock, at, fix, insert_transit, obs, rows
 
 SEAL, TRANSIT = "AZS-000001", "TR000001"
 HERE = (40.45, 47.9)  # open road on the M2 between Yevlakh and Kurdamir: no stop area
@@ -152,6 +152,48 @@ def test_the_aetr_break_after_four_and_a_half_hours_is_legitimate() -> None:
     assert [sev for _, sev in truck.raised()] == ["warning"]
 
 
+def test_an_aetr_break_taken_a_little_before_it_is_due_is_legitimate() -> None:
+    """Drivers stop for the break where they find a place, before the 4.5 hours are up."""
+    truck = Truck(settings())
+    truck.drive(0, 4.1 * 3600, every_s=120)
+    start = 4.1 * 3600 + 60
+    truck.stand(start, start + 44 * MIN)
+    assert truck.book.alerts == []
+    early = Truck(settings(stop_aetr_early_s=0.0))  # without the allowance: the route's 15 minutes
+    early.drive(0, 4.1 * 3600, every_s=120)
+    early.stand(start, start + 44 * MIN)
+    assert [sev for _, sev in early.raised()] == ["warning"]
+
+
+def test_a_stop_is_not_lengthened_by_sparse_reporting() -> None:
+    """Fixes every 5 minutes: the last slow one 15 minutes into the stop (the route tolerates 15),
+    the moving one 20 minutes in; the truck left somewhere in between."""
+    truck = Truck(settings())
+    truck.drive(0, 10 * MIN, every_s=300)
+    truck.stand(15 * MIN, 30 * MIN, every_s=300)  # slow at 15, 20, 25, 30; moving again at 35
+    assert truck.book.alerts == []
+
+
+def test_a_silence_while_driving_counts_towards_the_aetr_break() -> None:
+    """A 40-minute coverage hole on the road: the distance covered shows the truck drove through it."""
+    truck = Truck(settings())
+    step_km = 70 / 60  # 70 km/h, a fix a minute
+    lat0, lon0 = HERE
+
+    def at_km(km: float) -> tuple[float, float]:
+        return lat0, lon0 + km / (111.32 * 0.766)  # along the parallel at 40°N
+
+    km = 0.0
+    for minute in range(0, 4 * 60 + 20):
+        if 60 <= minute < 100:  # no coverage: nothing arrives
+            km += step_km
+            continue
+        lat, lon = at_km(km)
+        truck.run([fix(SEAL, minute * MIN, speed=70.0, lat=lat, lon=lon)])
+        km += step_km
+    assert truck.mem.seal(SEAL).drive_s >= 4.3 * 3600
+
+
 def test_a_break_longer_than_aetr_allows_still_alerts() -> None:
     truck = Truck(settings())
     truck.drive(0, 4.6 * 3600, every_s=120)
@@ -193,10 +235,11 @@ def test_a_jam_holds_the_stop_alert_back_while_it_lasts() -> None:
     stand_in_jam(truck, 11 * MIN, 131 * MIN, others=2)  # three trucks stand here for two hours
     assert truck.book.alerts == []
     assert truck.mem.stop is not None and truck.mem.stop.jam == 3
-    # The others drive on; this one keeps standing: 15 minutes later it is a stop of its own.
-    stand_in_jam(truck, 132 * MIN, 160 * MIN, others=0, stop_start=False)
+    # The others drive on; this one keeps standing: the queue's tail moves minutes after its head
+    # (the jam window, 10 minutes), then 15 minutes more and it is a stop of its own.
+    stand_in_jam(truck, 132 * MIN, 170 * MIN, others=0, stop_start=False)
     [(t, severity)] = truck.raised()
-    assert severity == "warning" and 146 * MIN <= t <= 148 * MIN
+    assert severity == "warning" and 156 * MIN <= t <= 158 * MIN
     assert truck.book.alerts[0].evidence["jam_s"] >= 115 * MIN
 
 
@@ -207,6 +250,27 @@ def test_a_jam_does_not_hold_for_ever() -> None:
     stand_in_jam(truck, 11 * MIN, 200 * MIN, others=4)
     # One hour of jam is forgiven, then the route's 15 minutes: 11 + 60 + 15 = 86 minutes.
     assert truck.raised()[0] == (87 * MIN, "warning")
+
+
+def test_a_jam_in_a_dead_zone_still_holds() -> None:
+    """The others' last fixes stood here half an hour ago and they have been silent since: they
+    stand in a place without coverage, the jam is still there."""
+    truck = Truck(settings())
+    truck.drive(0, 10 * MIN)
+    for t in range(int(11 * MIN), int(60 * MIN) + 1, 60):
+        jam(truck.policy, min(t, 20 * MIN), 2)  # seen standing up to minute 20, silent since
+        started = at(11 * MIN).timestamp()
+        o = [obs(SEAL, TRANSIT, "stop_start", t, lat=HERE[0], lon=HERE[1], started_at=started, authorized=False)]
+        truck.run([fix(SEAL, t, speed=0.0, lat=HERE[0], lon=HERE[1])], o if t == 16 * MIN else [])
+    assert truck.book.alerts == []
+    strict = Truck(settings(stop_jam_silent_s=0.0))  # only fixes within the window count
+    strict.drive(0, 10 * MIN)
+    for t in range(int(11 * MIN), int(60 * MIN) + 1, 60):
+        jam(strict.policy, min(t, 20 * MIN), 2)
+        started = at(11 * MIN).timestamp()
+        o = [obs(SEAL, TRANSIT, "stop_start", t, lat=HERE[0], lon=HERE[1], started_at=started, authorized=False)]
+        strict.run([fix(SEAL, t, speed=0.0, lat=HERE[0], lon=HERE[1])], o if t == 16 * MIN else [])
+    assert [sev for _, sev in strict.raised()] == ["warning"]
 
 
 def test_two_seals_standing_together_are_not_a_jam() -> None:
@@ -282,3 +346,38 @@ async def test_a_jam_raises_nothing_while_a_lone_long_stop_and_nothing_in_the_bo
     # The engine did see every stop: these are judgements, not blind spots.
     stops = rows(migrated_db, "SELECT DISTINCT transit_id FROM observations WHERE kind = 'stop_start'")
     assert {s["transit_id"] for s in stops} == {tr.transit_id for tr in [*jammed, lone, queued]}
+
+
+@pytest.mark.timeout(180)
+async def test_a_jam_stop_in_a_backlog_sent_first_is_judged_against_the_jam_of_its_time(
+    migrated_db: str, service: AlertService, clock: Clock
+) -> None:
+    """Out of coverage in a jam, the seal sends its backlog first (in order, so the live rules judge
+    it) half an hour after the jam cleared: the jam is in the stored fixes of that time, not in
+    where the other trucks are now."""
+    jammed = [insert_transit(migrated_db, n) for n in range(1, 4)]
+    ours = insert_transit(migrated_db, 4)
+    pipeline = Pipeline(migrated_db, service)
+    x0, y0 = point_to_metric(HERE[1], HERE[0])
+    backlog = []
+    try:
+        for minute in range(0, 121):
+            t = minute * MIN
+            clock.now = at(t)
+            records = []
+            for i, tr in enumerate(jammed):  # an hour standing on the same kilometre, then on
+                lat, lon = place(x0, y0, 200 * i, 120 * i)
+                records.append(fix(tr.seal_id, t, lat=lat, lon=lon, speed=0.0 if 10 <= minute < 70 else 60.0))
+            lat, lon = place(x0, y0, 800, 480)
+            mine = fix(ours.seal_id, t, lat=lat, lon=lon, speed=0.0 if 12 <= minute < 70 else 60.0)
+            if 5 <= minute < 100:
+                backlog.append(mine)  # no coverage: buffered
+            else:
+                records.append(mine)
+            if minute == 100:
+                records = backlog + records  # back in coverage: the backlog first, then the live fix
+            await pipeline.minute(records)
+    finally:
+        pipeline.close()
+    alerts = rows(migrated_db, "SELECT transit_id FROM alerts WHERE type = 'unauthorized_stop'")
+    assert alerts == []

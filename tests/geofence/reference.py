@@ -20,7 +20,8 @@ observations. The rules, in the order they apply to one seal's fixes:
    consecutive plausible fixes. A segment between consecutive plausible fixes that intersects a
    zone neither endpoint is in gives enter and exit at the first/last point where it meets the
    zone's ring (the smallest/largest segment/edge intersection parameter; times and positions
-   interpolated linearly along the segment; evidence crossed_between). Border checkpoints also
+   interpolated linearly along the segment; evidence crossed_between), when the two fixes are at
+   most ``crossing_max_gap_s`` apart. Border checkpoints also
    give checkpoint_enter/checkpoint_exit copies.
 5. Stops: speed = reported, else implied (none for the first fix → moving). Slow = speed <
    stop_speed_kmh. stop_start at the fix where the current slow run spans >= stop_min_seconds;
@@ -230,7 +231,7 @@ class ReferenceEngine:
             self._zone_event(out, seal, True, code, t, lat, lon)
         for code in sorted(seal.zones - current):
             self._zone_event(out, seal, False, code, t, lat, lon)
-        if seal.prev is not None:
+        if seal.prev is not None and t - seal.prev[2] <= self.config.crossing_max_gap_s:
             px, py, pt, _, _ = seal.prev
             seg = LineString([(px, py), (x, y)])
             dx, dy = x - px, y - py

@@ -159,6 +159,15 @@ def test_sparse_fixes_crossing_a_small_zone_give_enter_and_exit() -> None:
     assert leave.t == pytest.approx(T0 + 0.55 * 240, abs=1.0)
 
 
+def test_no_crossing_is_inferred_across_a_long_silence() -> None:
+    """Half an hour without a fix (no coverage, or the live fix sent before the backlog): the
+    straight line between the two fixes is not where the truck went."""
+    zone = zone_at("R1", "restricted_area", 100_000, 500)
+    tr = Track().add(T0, 95_000).add(T0 + 1800, 105_000)
+    obs, _ = run([tr], [zone])
+    assert kinds(obs) == []
+
+
 def test_border_checkpoint_also_gives_checkpoint_kinds() -> None:
     zone = zone_at("CP", "border_checkpoint", 1_000, 800)
     tr = Track().add(T0, 1_000).add(T0 + 60, 2_000).add(T0 + 120, 3_000)

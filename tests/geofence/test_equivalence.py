@@ -128,6 +128,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         stop_min_seconds=draw(st.sampled_from([60.0, 180.0, 300.0])),
         jump_max_kmh=draw(st.sampled_from([150.0, 250.0])),
         jump_min_m=draw(st.sampled_from([0.0, 250.0])),
+        crossing_max_gap_s=draw(st.sampled_from([600.0, 1e12])),
     )
     t0 = 1_750_000_000.0
     transits, zones, rows = [], [], []

@@ -130,3 +130,26 @@ async def test_observations_are_stored_across_a_lost_database_connection(migrate
         assert count(migrated_db, "SELECT count(*) FROM observations") == len(before) + len(observed)
     finally:
         live.close()
+
+
+async def test_a_backlog_is_judged_again_only_up_to_what_was_judged(migrated_db: str) -> None:
+    """Ingest stores the next batch while this one is judged: judging a late fix again must not
+    swallow those newer fixes (they come with their own batch, and their own observations)."""
+    released = await _release(migrated_db, 1, seed=4)
+    transit = released[0]
+    assert transit.seal_id and transit.route_code
+    records = _drive(transit.seal_id, transit.route_code, 60)
+    first, late, newer = [*records[:29], records[30]], records[29], records[31:]
+    _store(migrated_db, records)  # all stored: the newer ones by the batch written meanwhile
+    live = LiveGeofence(migrated_db, replay_hours=0)
+    await live.start()
+    try:
+        await live.on_batch(first)
+        judged = await live.judge([late])
+        assert [r.seal_id for r in judged.late] == [transit.seal_id]
+        assert live.engine.last_t(transit.seal_id) == records[30].t.timestamp()
+        stale = live.engine.stats.stale
+        await live.on_batch(newer)
+        assert live.engine.stats.stale == stale  # the newer fixes are judged, not dropped
+    finally:
+        live.close()
