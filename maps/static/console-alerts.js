@@ -29,7 +29,9 @@
         return '<li class="cx-alert sev-' + SW.esc(a.severity) + ' st-' + SW.esc(a.status) +
             '" data-alert-id="' + SW.esc(a.id) + '" data-seal-id="' + SW.esc(a.seal_id) + '" tabindex="0">' +
             '<span class="cx-alert-sev">' + SW.esc(SW.label("severity", a.severity)) + "</span>" +
-            '<span class="cx-alert-type">' + SW.esc(SW.label("alert_type", a.type)) + "</span>" +
+            '<span class="cx-alert-type">' + SW.esc(SW.label("alert_type", a.type)) +
+            // Found late: a backlog sent after a later fix revealed it; first_t is when it happened.
+            (a.late ? ' <span class="cx-late sw-badge">' + SW.esc(SW._("found late")) + "</span>" : "") + "</span>" +
             '<span class="cx-alert-age">' + SW.esc(since(a.raised_at || a.first_t)) + "</span>" +
             '<span class="cx-alert-unit">' + SW.esc(unitText(a)) + "</span>" +
             '<span class="cx-alert-status">' + SW.esc(SW.label("alert_status", a.status)) +

@@ -14,7 +14,7 @@
     Object.keys(may).forEach(function (k) { may[k] = SW.may(k); });
 
     function dl(pairs) {
-        return "<dl class=\"cx-dl\">" + pairs.map(function (p) {
+        return "<dl class=\"cx-dl\">" + pairs.filter(Boolean).map(function (p) {
             return "<dt>" + esc(p[0]) + "</dt><dd" + (p[2] ? " class=\"" + esc(p[2]) + "\"" : "") + ">" + esc(p[1]) + "</dd>";
         }).join("") + "</dl>";
     }
@@ -198,6 +198,7 @@
                 [_("Transit"), a.transit_id],
                 [_("Plate"), u.plate || "–"],
                 [_("Raised"), SW.fmt.time(a.raised_at)],
+                a.late ? [_("found late"), SW.fmt.time(a.detected_at)] : null,
                 [_("Last seen"), SW.fmt.time(a.last_t) + (a.count > 1 ? " (×" + SW.fmt.integer(a.count) + ")" : "")],
                 [_("Mobile group"), a.group_id || "–"]
             ]) +

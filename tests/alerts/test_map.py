@@ -86,7 +86,11 @@ async def test_browser_panel_marks_an_alert_found_late(
     assert event.alert["late"] is True
     ensure_user(migrated_db, "control-room", "operator")
     await login(page, api_url, "control-room", PASSWORD, next_path="/")
-    await page.wait_for_function("document.querySelectorAll('.alert-item').length === 2", timeout=40_000)
-    badges = page.locator(f'[data-alert-id="{event.alert_id}"] .alert-late')
+    await page.click("#cx-tab-alerts")
+    await page.wait_for_function("() => document.querySelectorAll('.cx-alert').length === 2", timeout=40_000)
+    badges = page.locator(f'.cx-alert[data-alert-id="{event.alert_id}"] .cx-late')
     assert await badges.count() == 1 and (await badges.text_content() or "").strip() == "found late"
-    assert await page.locator(".alert-late").count() == 1  # the alert seen live carries none
+    assert await page.locator(".cx-alert .cx-late").count() == 1  # the alert seen live carries none
+    # Its card says when it was found, beside when it happened.
+    await page.click(f'.cx-alert[data-alert-id="{event.alert_id}"]')
+    await page.wait_for_selector(f'.cx-card-alert[data-alert-id="{event.alert_id}"] dt:text("found late")')
