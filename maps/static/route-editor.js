@@ -102,7 +102,10 @@
             layers.addLayer(L.polyline(latlngs(v.polyline), { color: v.version === current ? "#1c7ed6" : "#7048e8", weight: 3 })
                 .bindTooltip(SW.esc(_("Version {n}", { n: v.version }))));
         }
-        if (!fitted) { SWMap.fit(map, [corridor]); fitted = true; if (editor) { editor.render(); } }
+        if (!fitted) {  // at once, not animated: vertex handles are placed for the view it ends in
+            map.fitBounds(corridor.getBounds(), { padding: [20, 20], animate: false });
+            fitted = true;
+        }
         $("re-map").dataset.version = v.version;
         $("re-showing").textContent = v.version === current
             ? _("Current version {n}, by {who} at {when}.", { n: v.version, who: v.created_by, when: SW.fmt.time(v.created_at) })
@@ -159,8 +162,10 @@
         }).catch(fail);
     }
 
-    function afterSave(v, text) {
+    // ``refit``: a line from elsewhere (a file, past tracks) may lie beyond the current view.
+    function afterSave(v, text, refit) {
         clearError();
+        if (refit) { fitted = false; }
         $("re-note").value = "";
         notice(text || _("Saved as version {n}.", { n: v.version }));
         dismissProposal();
@@ -195,7 +200,7 @@
         }).then(function (v) {
             $("re-import").disabled = false;
             $("re-file").value = "";
-            return afterSave(v, _("Imported {file} as version {n}.", { file: file.name, n: v.version }));
+            return afterSave(v, _("Imported {file} as version {n}.", { file: file.name, n: v.version }), true);
         }, function (err) { $("re-import").disabled = false; refused(err, null); });
     }
 
@@ -235,7 +240,7 @@
         var body = { save: true, expected_version: current, note: $("re-note").value.trim() };
         SW.api(base + "/learn", { method: "POST", body: body }).then(function (p) {
             $("re-use").disabled = false;
-            return afterSave(p.saved);
+            return afterSave(p.saved, null, true);
         }, function (err) { $("re-use").disabled = false; refused(err, null); });
     }
 

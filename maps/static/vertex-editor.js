@@ -63,6 +63,7 @@
     };
 
     VertexEditor.prototype.render = function () {
+        if (this.dragging) { return; }  // the handle being dragged must outlive a view change
         var self = this, map = this.map, view = map.getBounds().pad(0.2), coords = this.coords;
         this.handles.clearLayers();
         var shown = [];
@@ -75,8 +76,14 @@
                 draggable: true, keyboard: false, zIndexOffset: 1000,
                 icon: L.divIcon({ className: "re-vertex" + (i === self.selected ? " selected" : ""), iconSize: [14, 14] })
             });
+            handle.on("dragstart", function () { self.dragging = true; });
             handle.on("drag", function (e) { coords[i] = e.target.getLatLng(); self.line.setLatLngs(coords); });
-            handle.on("dragend", function (e) { coords[i] = e.target.getLatLng(); self.changed(); self.render(); });
+            handle.on("dragend", function (e) {
+                self.dragging = false;
+                coords[i] = e.target.getLatLng();
+                self.changed();
+                self.render();
+            });
             handle.on("click", function () { self.select(i); });
             handle.on("contextmenu", function (e) { L.DomEvent.preventDefault(e.originalEvent); self.remove(i); });
             handle.addTo(self.handles);

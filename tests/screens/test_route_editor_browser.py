@@ -1,0 +1,151 @@
+"""The route editor in a real Chromium: an officer drags a vertex of a route and saves it, imports a
+GPX survey, is told (in words, at the place) why a line cannot be the route and that someone else
+saved first; an auditor sees the route and its versions without any editing control."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+from playwright.async_api import Browser, Page, expect
+
+from sealwatch.geography import PLACES, ROUTES, route_lonlat
+from tests.browser import login, path_is
+from tests.login import PASSWORD, auth, ensure_user
+from tests.screens.conftest import docs_screenshot
+
+CODE = "SAM-BAK"
+
+
+def survey_gpx() -> bytes:
+    """A GPX track from Samur to Baku that wanders off the town-to-town line, as a road does."""
+    a, b = PLACES["AZSAM"], PLACES["AZBAK"]
+    s = np.linspace(0, 1, 240)
+    lon = a.lon + (b.lon - a.lon) * s + 0.04 * np.sin(3 * np.pi * s)
+    lat = a.lat + (b.lat - a.lat) * s + 0.03 * np.sin(5 * np.pi * s)
+    points = "".join(f'<trkpt lat="{y:.6f}" lon="{x:.6f}"></trkpt>' for x, y in zip(lon, lat, strict=True))
+    return (
+        '<?xml version="1.0"?><gpx version="1.1" creator="survey" xmlns="http://www.topografix.com/GPX/1/1">'
+        f"<trk><name>M1 survey</name><trkseg>{points}</trkseg></trk></gpx>"
+    ).encode()
+
+
+async def drag(page: Page, selector: str, dx: float, dy: float) -> None:
+    box = await page.locator(selector).bounding_box()
+    assert box is not None, selector
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    await page.mouse.move(x, y)
+    await page.mouse.down()
+    await page.mouse.move(x + dx / 2, y + dy / 2, steps=5)
+    await page.mouse.move(x + dx, y + dy, steps=5)
+    await page.mouse.up()
+
+
+async def test_officer_edits_imports_and_meets_a_concurrent_edit(
+    migrated_db: str, base_url: str, chromium: Browser
+) -> None:
+    ensure_user(migrated_db, "off", "officer")
+    operator = auth(migrated_db, "op", "operator")
+    context = await chromium.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await login(page, base_url, "off", PASSWORD)
+    await page.wait_for_url(path_is("/officer"))
+
+    # From the officer's navigation to the list, then the route.
+    await page.click("#nav-routes")
+    await page.wait_for_url(path_is("/routes"))
+    row = page.locator(f'#rl-routes tr[data-route="{CODE}"]')
+    await expect(row).to_contain_text("seeded town-to-town line")
+    await row.locator("a").click()
+    await page.wait_for_url(path_is(f"/routes/{CODE}"))
+    await expect(page.locator("#re-map")).to_have_attribute("data-version", "1")
+    vertices = page.locator("#re-map .re-vertex")
+    await expect(vertices).to_have_count(len(route_lonlat(ROUTES[CODE])))
+    await expect(page.locator("#re-map path.leaflet-interactive").first).to_be_visible()  # the corridor
+    await expect(page.locator("#re-save")).to_be_disabled()
+
+    # Drag a middle vertex a little, note why, save: version 2, by the officer.
+    await drag(page, '#re-map .re-vertex[data-vertex="2"]', 25, -20)
+    await expect(page.locator("#re-save")).to_be_enabled()
+    await page.fill("#re-note", "follows the M1 bypass")
+    await page.click("#re-save")
+    await expect(page.locator("#re-notice")).to_have_text("Saved as version 2.")
+    await expect(page.locator("#re-map")).to_have_attribute("data-version", "2")
+    newest = page.locator("#re-versions tbody tr").first
+    await expect(newest).to_have_attribute("data-version", "2")
+    await expect(newest).to_contain_text("off")
+    await expect(newest).to_contain_text("edited on the map")
+    await expect(newest).to_contain_text("follows the M1 bypass")
+    await expect(page.locator("#re-showing")).to_contain_text("Current version 2, by off")
+    with httpx.Client(base_url=base_url, headers=operator) as client:
+        stored = client.get(f"/api/routes/{CODE}/versions/2").json()
+        first = client.get(f"/api/routes/{CODE}/versions/1").json()
+    assert stored["created_by"] == "off" and stored["source"] == "edit"
+    moved = stored["polyline"]["coordinates"][2]
+    assert moved != first["polyline"]["coordinates"][2]  # the dragged vertex moved
+    assert stored["polyline"]["coordinates"][0] == first["polyline"]["coordinates"][0]  # the others did not
+
+    # A line that ends far from Baku: refused in words, pointed at on the map, nothing saved.
+    last = await vertices.count() - 1
+    await drag(page, f'#re-map .re-vertex[data-vertex="{last}"]', -200, 120)
+    await page.click("#re-save")
+    await expect(page.locator("#re-error")).to_contain_text("This line cannot be the route:")
+    await expect(page.locator("#re-error")).to_contain_text("from the route's destination")
+    await expect(page.locator("#re-map .re-problem")).to_be_visible()
+    await page.click("#re-undo")
+    await expect(page.locator("#re-error")).to_be_hidden()
+
+    # A GPX survey imported: version 3, the road's vertices.
+    await page.set_input_files(
+        "#re-file", files=[{"name": "m1-survey.gpx", "mimeType": "application/gpx+xml", "buffer": survey_gpx()}]
+    )
+    await page.click("#re-import")
+    await expect(page.locator("#re-notice")).to_have_text("Imported m1-survey.gpx as version 3.")
+    await expect(page.locator("#re-map")).to_have_attribute("data-version", "3")
+    await expect(page.locator("#re-versions tbody tr").first).to_contain_text("GPX file")
+    assert await page.locator("#re-map .re-vertex").count() > 20
+    await docs_screenshot(page, "screens-route-editor.png", full_page=True)
+
+    # An older version on request, read-only.
+    await page.click('#re-versions tr[data-version="1"] a')
+    await expect(page.locator("#re-map")).to_have_attribute("data-version", "1")
+    await expect(page.locator("#re-showing")).to_contain_text("Showing version 1 of 3")
+    await expect(page.locator("#re-edit")).to_be_hidden()
+    await page.click('#re-versions tr[data-version="3"] a')
+    await expect(page.locator("#re-edit")).to_be_visible()
+
+    # Someone saves while the officer edits: the officer's save is refused and told so.
+    await drag(page, '#re-map .re-vertex[data-vertex="5"]', 15, 15)
+    with httpx.Client(base_url=base_url, headers=operator) as client:
+        line = client.get(f"/api/routes/{CODE}").json()["polyline"]
+        theirs = client.put(f"/api/routes/{CODE}/geometry", json={"geometry": line, "expected_version": 3})
+    assert theirs.status_code == 200, theirs.text
+    await page.click("#re-save")
+    await expect(page.locator("#re-error")).to_contain_text("Someone else saved version 4 of this route")
+    await expect(page.locator("#re-versions tbody tr").first).to_contain_text("op")
+    with httpx.Client(base_url=base_url, headers=operator) as client:
+        assert len(client.get(f"/api/routes/{CODE}/versions").json()) == 4  # the officer's edit was not stored
+    assert errors == []
+    await context.close()
+
+
+async def test_an_auditor_sees_the_route_without_edit_controls(
+    migrated_db: str, base_url: str, chromium: Browser
+) -> None:
+    ensure_user(migrated_db, "aud", "auditor")
+    context = await chromium.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await login(page, base_url, "aud", PASSWORD)
+    await page.goto(f"{base_url}/routes/{CODE}")
+    await expect(page.locator("#re-map")).to_have_attribute("data-version", "1")
+    await expect(page.locator("#re-versions tbody tr")).to_have_count(1)
+    await expect(page.locator("#re-readonly")).to_be_visible()
+    for control in ("#re-edit", "#re-save", "#re-file", "#re-import", "#re-learn", "#re-note"):
+        await expect(page.locator(control)).to_have_count(0)
+    await expect(page.locator("#re-map .re-vertex")).to_have_count(0)
+    await expect(page.locator("#re-map .re-mid")).to_have_count(0)
+    assert errors == []
+    await context.close()
