@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, FilePayload, Page, expect
 
 from sealwatch.geography import PLACES, ROUTES, route_lonlat
 from tests.browser import login, path_is
@@ -78,9 +78,9 @@ async def test_officer_edits_imports_and_meets_a_concurrent_edit(
     await expect(newest).to_contain_text("edited on the map")
     await expect(newest).to_contain_text("follows the M1 bypass")
     await expect(page.locator("#re-showing")).to_contain_text("Current version 2, by off")
-    with httpx.Client(base_url=base_url, headers=operator) as client:
-        stored = client.get(f"/api/routes/{CODE}/versions/2").json()
-        first = client.get(f"/api/routes/{CODE}/versions/1").json()
+    async with httpx.AsyncClient(base_url=base_url, headers=operator) as client:
+        stored = (await client.get(f"/api/routes/{CODE}/versions/2")).json()
+        first = (await client.get(f"/api/routes/{CODE}/versions/1")).json()
     assert stored["created_by"] == "off" and stored["source"] == "edit"
     moved = stored["polyline"]["coordinates"][2]
     assert moved != first["polyline"]["coordinates"][2]  # the dragged vertex moved
@@ -97,9 +97,8 @@ async def test_officer_edits_imports_and_meets_a_concurrent_edit(
     await expect(page.locator("#re-error")).to_be_hidden()
 
     # A GPX survey imported: version 3, the road's vertices.
-    await page.set_input_files(
-        "#re-file", files=[{"name": "m1-survey.gpx", "mimeType": "application/gpx+xml", "buffer": survey_gpx()}]
-    )
+    survey: FilePayload = {"name": "m1-survey.gpx", "mimeType": "application/gpx+xml", "buffer": survey_gpx()}
+    await page.set_input_files("#re-file", files=[survey])
     await page.click("#re-import")
     await expect(page.locator("#re-notice")).to_have_text("Imported m1-survey.gpx as version 3.")
     await expect(page.locator("#re-map")).to_have_attribute("data-version", "3")
@@ -117,15 +116,15 @@ async def test_officer_edits_imports_and_meets_a_concurrent_edit(
 
     # Someone saves while the officer edits: the officer's save is refused and told so.
     await drag(page, '#re-map .re-vertex[data-vertex="5"]', 15, 15)
-    with httpx.Client(base_url=base_url, headers=operator) as client:
-        line = client.get(f"/api/routes/{CODE}").json()["polyline"]
-        theirs = client.put(f"/api/routes/{CODE}/geometry", json={"geometry": line, "expected_version": 3})
+    async with httpx.AsyncClient(base_url=base_url, headers=operator) as client:
+        line = (await client.get(f"/api/routes/{CODE}")).json()["polyline"]
+        theirs = await client.put(f"/api/routes/{CODE}/geometry", json={"geometry": line, "expected_version": 3})
     assert theirs.status_code == 200, theirs.text
     await page.click("#re-save")
     await expect(page.locator("#re-error")).to_contain_text("Someone else saved version 4 of this route")
     await expect(page.locator("#re-versions tbody tr").first).to_contain_text("op")
-    with httpx.Client(base_url=base_url, headers=operator) as client:
-        assert len(client.get(f"/api/routes/{CODE}/versions").json()) == 4  # the officer's edit was not stored
+    async with httpx.AsyncClient(base_url=base_url, headers=operator) as client:
+        assert len((await client.get(f"/api/routes/{CODE}/versions")).json()) == 4  # the officer's edit was not stored
     assert errors == []
     await context.close()
 
