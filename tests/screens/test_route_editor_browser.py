@@ -1,17 +1,26 @@
 """The route editor in a real Chromium: an officer drags a vertex of a route and saves it, imports a
 GPX survey, is told (in words, at the place) why a line cannot be the route and that someone else
-saved first; an auditor sees the route and its versions without any editing control."""
+saved first, and uses a line learned from past tracks; an auditor sees the route and its versions
+without any editing control."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import numpy as np
+import psycopg
 from playwright.async_api import Browser, FilePayload, Page, expect
+from psycopg.rows import dict_row
+from shapely.geometry import LineString
 
+from sealwatch.fixes import FixRecord
 from sealwatch.geography import PLACES, ROUTES, route_lonlat
+from store.fixes import FixWriter
 from tests.browser import login, path_is
 from tests.login import PASSWORD, auth, ensure_user
 from tests.screens.conftest import docs_screenshot
+from tests.screens.console_seed import seed_fleet
 
 CODE = "SAM-BAK"
 
@@ -146,5 +155,54 @@ async def test_an_auditor_sees_the_route_without_edit_controls(
         await expect(page.locator(control)).to_have_count(0)
     await expect(page.locator("#re-map .re-vertex")).to_have_count(0)
     await expect(page.locator("#re-map .re-mid")).to_have_count(0)
+    assert errors == []
+    await context.close()
+
+
+def past_transits_on(url: str, code: str, tracks: int) -> None:
+    """``tracks`` finished transits on the route, each with a noisy track from release to arrival."""
+    seeded = [u for u in seed_fleet(url, 6 * tracks, fixes=False) if u.route_code == code]
+    assert len(seeded) == tracks
+    line = LineString(route_lonlat(ROUTES[code]))
+    now = datetime.now(UTC).replace(microsecond=0)
+    rng = np.random.default_rng(7)
+    fixes = []
+    for u in seeded:
+        for k, f in enumerate(np.linspace(0, 1, 300)):
+            p = line.interpolate(float(f), normalized=True)
+            lat, lon = p.y + rng.normal(0, 0.002), p.x + rng.normal(0, 0.002)
+            t = now - timedelta(minutes=110) + timedelta(seconds=20 * k)
+            fixes.append(FixRecord(u.seal_id, k + 1, t, lat, lon, 70.0, 90.0, 9, 0.9, 88.0, "closed", t))
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        FixWriter(conn).write(fixes, [])
+        conn.execute(
+            "UPDATE transits SET status = 'arrived', arrived_at = %s WHERE transit_id = ANY(%s)",
+            (now, [u.transit_id for u in seeded]),
+        )
+        conn.commit()
+
+
+async def test_officer_uses_a_line_learned_from_past_tracks(migrated_db: str, base_url: str, chromium: Browser) -> None:
+    past_transits_on(migrated_db, CODE, 4)
+    ensure_user(migrated_db, "off", "officer")
+    context = await chromium.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await login(page, base_url, "off", PASSWORD, next_path=f"/routes/{CODE}")
+    await page.wait_for_url(path_is(f"/routes/{CODE}"))
+    await expect(page.locator("#re-map")).to_have_attribute("data-version", "1")
+    await page.click("#re-learn")
+    await expect(page.locator("#re-proposal")).to_be_visible()
+    await expect(page.locator('#re-proposal-stats dd[data-stat="tracks"]')).to_have_text("4")
+    await expect(page.locator("#re-proposal-stats")).to_contain_text("Typical spread")
+    await expect(page.locator("#re-versions tbody tr")).to_have_count(1)  # a proposal only: nothing stored
+    await page.click("#re-use")
+    await expect(page.locator("#re-notice")).to_have_text("Saved as version 2.")
+    await expect(page.locator("#re-proposal")).to_be_hidden()
+    newest = page.locator("#re-versions tbody tr").first
+    await expect(newest).to_have_attribute("data-version", "2")
+    await expect(newest).to_contain_text("learned from past tracks")
+    await expect(newest).to_contain_text("off")
     assert errors == []
     await context.close()
