@@ -73,6 +73,20 @@ async def test_officer_edits_imports_and_meets_a_concurrent_edit(
     await expect(vertices).to_have_count(len(route_lonlat(ROUTES[CODE])))
     await expect(page.locator("#re-map path.leaflet-interactive").first).to_be_visible()  # the corridor
     await expect(page.locator("#re-save")).to_be_disabled()
+    count = await vertices.count()
+
+    # A vertex added between two (the square), removed with the button; added again, removed by right-click.
+    between = page.locator("#re-map .re-mid").first
+    after = int(await between.get_attribute("data-between") or "0") + 1
+    await between.click()
+    await expect(vertices).to_have_count(count + 1)
+    await expect(page.locator(f'#re-map .re-vertex.selected[data-vertex="{after}"]')).to_have_count(1)
+    await page.click("#re-remove")
+    await expect(vertices).to_have_count(count)
+    await page.locator("#re-map .re-mid").first.click()
+    await expect(vertices).to_have_count(count + 1)
+    await page.locator(f'#re-map .re-vertex[data-vertex="{after}"]').click(button="right")
+    await expect(vertices).to_have_count(count)
 
     # Drag a middle vertex a little, note why, save: version 2, by the officer.
     await drag(page, '#re-map .re-vertex[data-vertex="2"]', 25, -20)
