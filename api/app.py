@@ -35,6 +35,7 @@ from api import (
     officer_pages,
     pages,
     route_geometry_routes,
+    route_pages,
     telemetry_routes,
     users_routes,
 )
@@ -61,6 +62,7 @@ ROUTERS = (
     group_pages,
     auditor_pages,
     officer_pages,
+    route_pages,
     declarant_pages,
     console_routes,
     console_api,

@@ -30,6 +30,7 @@ ACTIONS = {
     "history": ("GET", "/auditor/transits/{transit_id}"),
     "playback": ("GET", "/transits/{transit_id}/playback"),
     "groups": ("GET", "/api/groups"),
+    "routes": ("GET", "/routes"),
 }
 POLL_MS = 3000
 GROUPS_POLL_MS = 15_000
@@ -70,5 +71,6 @@ async def console(request: Request, user: CurrentUser, settings: SettingsDep) ->
         "console.html",
         states=[(s.value, STATUS_COLORS[s]) for s in STATUS_ORDER],
         alert_types=list(ALERT_TYPES),
+        routes_link=permissions["routes"],
         js=console_config(settings, permissions),
     )

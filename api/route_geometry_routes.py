@@ -21,7 +21,7 @@ from api.deps import Conn
 from customs import routes
 from customs.db import as_db
 from customs.route_files import FORMATS, FileFormat, RouteFileError, detect_format, read_route_file
-from customs.routes import LearnedOut, LearnIn, RouteGeometryIn, RouteVersion
+from customs.routes import LearnedOut, LearnIn, RouteGeometryIn, RouteVersion, RouteVersionDetail
 
 router = APIRouter(tags=["routes"])
 
@@ -53,10 +53,11 @@ async def get_versions(conn: Conn, code: str) -> list[RouteVersion]:
         return await routes.list_versions(as_db(conn), code.upper())
 
 
-@router.get("/api/routes/{code}/versions/{version}", response_model=RouteVersion, responses=ERRORS)
-async def get_version(conn: Conn, code: str, version: int) -> RouteVersion:
+@router.get("/api/routes/{code}/versions/{version}", response_model=RouteVersionDetail, responses=ERRORS)
+async def get_version(conn: Conn, code: str, version: int) -> RouteVersionDetail:
+    """One version, with the corridor polygon its widths make (as the route editor draws it)."""
     with domain_errors():
-        return await routes.get_version(as_db(conn), code.upper(), version)
+        return await routes.get_version_detail(as_db(conn), code.upper(), version)
 
 
 @router.put("/api/routes/{code}/geometry", response_model=RouteVersion, responses=ROUTE_ERRORS)

@@ -91,6 +91,10 @@ class RouteVersion(BaseModel):
     created_at: datetime
 
 
+class RouteVersionDetail(RouteVersion):
+    corridor: dict[str, Any] = Field(description="the corridor polygon (GeoJSON) this version's widths make")
+
+
 class LearnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -199,6 +203,15 @@ async def get_version(db: Db, code: str, version: int) -> RouteVersion:
     if row is None:
         raise NotFoundError(f"route {code!r} has no version {version}")
     return RouteVersion.model_validate(row)
+
+
+async def get_version_detail(db: Db, code: str, version: int) -> RouteVersionDetail:
+    """A version with its corridor polygon, as a map draws it."""
+    v = await get_version(db, code, version)
+    lonlat = [(float(x), float(y)) for x, y, *_ in v.polyline["coordinates"]]
+    profile = [(w.from_m, w.to_m, w.width_m) for w in v.width_profile]
+    _, _, polygon = corridor_of(lonlat, v.default_width_m, profile)
+    return RouteVersionDetail(**v.model_dump(), corridor=polygon)
 
 
 async def _route_row(db: Db, code: str, *, lock: bool = False) -> dict[str, Any]:

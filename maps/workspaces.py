@@ -33,6 +33,9 @@ class Capability:
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("console", N_("Open the operations console: live map, units and alerts"), "GET", "/", "/"),
     Capability("queue", N_("Work the declaration queue"), "GET", "/officer", "/officer"),
+    Capability(
+        "routes", N_("Edit routes and their corridors on the map"), "PUT", "/api/routes/{code}/geometry", "/routes"
+    ),
     Capability("acknowledge", N_("Acknowledge alerts"), "POST", "/api/alerts/{alert_id}/acknowledge"),
     Capability("dispatch", N_("Dispatch alerts to mobile groups"), "POST", "/api/alerts/{alert_id}/dispatch"),
     Capability("resolve", N_("Resolve alerts with an outcome and a comment"), "POST", "/api/alerts/{alert_id}/resolve"),

@@ -102,6 +102,8 @@ DELETE /api/devices/{seal_id}/keys/{kid}                   ADM
 GET    /                                                   OP OFF AUD ADM page
 GET    /officer                                            OP OFF AUD ADM page
 GET    /officer/declarations/{declaration_id}              OP OFF AUD ADM page
+GET    /routes                                             OP OFF AUD ADM page
+GET    /routes/{code}                                      OP OFF AUD ADM page
 GET    /auditor                                            OP AUD ADM page
 GET    /auditor/transits/{transit_id}                      OP AUD ADM page
 GET    /auditor/trs                                        OP AUD ADM page

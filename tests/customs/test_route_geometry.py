@@ -186,3 +186,16 @@ async def test_learn_needs_history(client: httpx.AsyncClient) -> None:
     assert resp.status_code == 422 and resp.json()["detail"]["code"] == "not_enough_history"
     assert "0 usable track" in resp.json()["detail"]["message"]
     assert json.loads(resp.text)["detail"]["message"].endswith("at least 3")
+
+
+async def test_a_version_comes_with_the_corridor_its_widths_make(client: httpx.AsyncClient) -> None:
+    version = (await client.get("/api/routes/RBR-BAK/versions/1")).json()
+    corridor = to_metric(shape(version["corridor"]))
+    line = to_metric(LineString(version["polyline"]["coordinates"]))
+    assert version["corridor"]["type"] == "Polygon" and corridor.contains(line)
+    red_bridge, midway = line.interpolate(1_000), line.interpolate(line.length / 2)
+    # 4 km on the border approach, narrower (3 km at most) further on: the profile, not one width.
+    assert corridor.exterior.distance(red_bridge) > 3_500
+    assert corridor.exterior.distance(midway) < 3_100
+    listed = (await client.get("/api/routes/RBR-BAK/versions")).json()
+    assert "corridor" not in listed[0]  # the list stays light

@@ -86,7 +86,17 @@ async def test_login_console_and_docs_load_without_csp_violations(base_url: str,
     assert errors == []
 
 
-WORKSPACE_PAGES = ["/officer", "/auditor", "/auditor/trs", "/auditor/alerts", "/group", "/declarant", "/declarant/new"]
+WORKSPACE_PAGES = [
+    "/officer",
+    "/routes",
+    "/routes/SAM-BAK",
+    "/auditor",
+    "/auditor/trs",
+    "/auditor/alerts",
+    "/group",
+    "/declarant",
+    "/declarant/new",
+]
 
 
 async def test_every_workspace_page_loads_without_csp_violations(base_url: str, migrated_db: str, page: Page) -> None:

@@ -125,3 +125,30 @@ async def test_docs_work_offline(client: httpx.AsyncClient, users: Users) -> Non
     for asset in assets:
         resp = await client.get(asset)
         assert resp.status_code == 200 and len(resp.content) > 500, asset
+
+
+def _permissions(page: str) -> dict[str, bool]:
+    config = re.search(r'<script type="application/json" id="sw-config">(.*?)</script>', page, re.S)
+    assert config is not None
+    permissions: dict[str, bool] = json.loads(config.group(1))["permissions"]
+    return permissions
+
+
+async def test_the_route_editor_is_linked_and_editable_only_by_the_roles_that_may(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    await form_login(client, ROLE_USERS[Role.OPERATOR][0])
+    assert 'id="nav-routes"' in (await client.get("/")).text  # the console's header
+    editor = (await client.get("/routes/sam-bak")).text
+    assert _permissions(editor) == {"edit": True, "import": True, "learn": True}
+    assert 'id="re-edit"' in editor and 'id="re-readonly"' not in editor
+    client.cookies.clear()
+    await form_login(client, ROLE_USERS[Role.OFFICER][0])
+    queue = (await client.get("/officer")).text
+    assert 'id="nav-routes"' in queue and 'data-capability="routes"' in queue
+    client.cookies.clear()
+    await form_login(client, ROLE_USERS[Role.AUDITOR][0])
+    editor = (await client.get("/routes/SAM-BAK")).text
+    assert _permissions(editor) == {"edit": False, "import": False, "learn": False}
+    assert 'id="re-edit"' not in editor and 'id="re-file"' not in editor and 'id="re-readonly"' in editor
+    assert 'data-capability="routes"' not in (await client.get("/auditor")).text
