@@ -57,6 +57,7 @@ DEMO_DATA_TABLES: tuple[str, ...] = (
     "history_seal_hourly",
     "ingest_unjudged",
     "dead_letters",
+    "dead_letter_drops",
     "alert_events",
     "alert_outbox",
     "alert_stream",
