@@ -463,7 +463,9 @@ class Builder:
             pad = rng.uniform(120, 300)
             if kind in ("opening", "tamper", "battery", "jump"):
                 tr.drive(cruise, 600)
-            plan.gaps.append(Gap(v.start - pad - 60, tr.t + pad, gap_order, rng.uniform(20, 180)))
+            # The backlog follows the live fix by more than a publishing step of the run, so the
+            # pipeline has judged the live fix before the backlog arrives: it is late, by design.
+            plan.gaps.append(Gap(v.start - pad - 60, tr.t + pad, gap_order, rng.uniform(150, 300)))
             tr.drive(cruise, pad + 60)
         return True
 
