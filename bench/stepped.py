@@ -113,28 +113,32 @@ class Stream:
 
 
 def build(plans: list[SealPlan], steps: list[Step], start: float) -> Stream:
-    """Every seal's signed fixes: in step k one tick per ``len(plans)/rate_k`` s from ``start``; seal
-    i's fix is due, and stamped, ``i/len(plans)`` of the way through its tick."""
+    """Every seal's signed fixes: in step k one tick per ``len(plans)/rate_k`` s; seal i's fix is due,
+    and stamped, ``i/len(plans)`` of the way through its tick. A step ends on its boundary, even in
+    the middle of a tick, so each step offers its rate for exactly its seconds."""
     seals = [VirtualSeal.from_plan(p) for p in plans]
     out = Stream()
     shown: set[str] = set()
     at = start
-    last_at = start
+    last_due = [start] * len(seals)
     for step in steps:
         interval = len(plans) / step.rate
         end = at + step.seconds
         while at < end - 1e-9:
             for i, seal in enumerate(seals):
                 due = at + (i / len(seals)) * interval  # spread over the tick; the fix is stamped then
+                if due >= end:
+                    break  # the rest of this tick belongs to the next step
                 jumps_before = len(seal.jumped)
-                fix = seal.fix(datetime.fromtimestamp(due, UTC), at - last_at)
+                fix = seal.fix(datetime.fromtimestamp(due, UTC), due - last_due[i])
+                last_due[i] = due
                 if seal.plan.faults and seal.seal_id not in shown and shows_fault(seal, fix, jumps_before):
                     shown.add(seal.seal_id)
                     out.first_faulty[len(out.messages)] = (seal.seal_id, FAULT_ALERTS[seal.plan.faults[0].kind])
                 out.messages.append(encode(seal.seal_id, [fix], seal.plan.key))
                 out.due.append(due)
-            last_at = at
             at += interval
+        at = end
         out.per_step.append(len(out.messages) - sum(out.per_step))
     return out
 
