@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from itertools import pairwise
 
 import pytest
 
@@ -19,14 +20,14 @@ def test_each_step_offers_its_rate_within_its_own_window(rates: list[float]) -> 
     stream = build(plans, steps, start)
     assert stream.due == sorted(stream.due)
     bounds = [start + 7.0 * k for k in range(len(steps) + 1)]
-    in_window = [bisect_left(stream.due, hi) - bisect_left(stream.due, lo) for lo, hi in zip(bounds, bounds[1:])]
+    in_window = [bisect_left(stream.due, hi) - bisect_left(stream.due, lo) for lo, hi in pairwise(bounds)]
     assert in_window == stream.per_step
-    for step, n in zip(steps, stream.per_step):
+    for step, n in zip(steps, stream.per_step, strict=True):
         assert abs(n - step.rate * step.seconds) <= len(plans) * 0.01 + 1, (step, n)
     # Every seal keeps reporting: none waits more than two ticks of the slowest step.
     last: dict[str, float] = {}
     gaps = []
-    for (topic, _), due in zip(stream.messages, stream.due):
+    for (topic, _), due in zip(stream.messages, stream.due, strict=True):
         seal = topic.split("/")[1]
         if seal in last:
             gaps.append(due - last[seal])
