@@ -217,7 +217,7 @@ class PartitionedWorker(Worker):
         finally:
             stopping.cancel()
             if not task.done():
-                log.warning("broker unreachable; stopping without waiting for it", servers=self.nats_servers)
+                log.warning("stopping without waiting for the broker", connected=self._broker_connected)
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -239,7 +239,8 @@ class PartitionedWorker(Worker):
 
     async def _on_reconnected(self) -> None:
         self._broker_errors.clear()
-        log.info("broker reachable again", server=str(self._nc.connected_url) if self._nc else None)
+        url = self._nc.connected_url if self._nc is not None else None
+        log.info("broker reachable again", server=url.netloc if url else None)
 
     async def _setup(self, js: JetStreamContext) -> None:
         """The MQTT stream (created by the server for the first MQTT client), the lease bucket,
