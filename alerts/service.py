@@ -8,6 +8,9 @@ decided by ``alerts.dedup`` and written with its history, stream rows are append
 arrivals are recorded in customs in the same transaction. Seals the engine judged again for late
 fixes are judged again here too, in the same transaction (``alerts.late``). ``tick`` handles timers
 (signal lost, overdue) and escalation; ``run_outbox`` publishes dispatch messages.
+
+With partitioned ingest each worker's ``tick`` covers only the seals it owns (``owns``, set when
+partitions move): N workers share the timer work instead of each doing all of it.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from store.db import retry_lost_connection
 log = get_logger(__name__)
 
 Publish = Callable[[str, bytes], Awaitable[None]]
+Owns = Callable[[str], bool]  # by seal id; ingest's partition ownership
 InTransaction = Callable[[AsyncConnection[DictRow]], Awaitable[None]]
 Key = tuple[str, str]  # (transit_id, type)
 
@@ -171,6 +175,9 @@ class AlertService:
         self.memories = MemoryStore()
         self.stops = StopPolicy(settings)
         self.raised_log = RaisedAlertLog()
+        # The seals whose timers this process runs (None: all). Read at every tick, so a partition
+        # taken over is timed by its new owner from its next tick on.
+        self.owns: Owns | None = None
 
     async def _get_pool(self) -> AsyncConnectionPool[AsyncConnection[DictRow]]:
         async with self._pool_lock:
@@ -644,7 +651,12 @@ class AlertService:
     async def tick(self, now: datetime) -> list[AlertEvent]:
         """Timers at ``now``: escalation, signal lost, overdue. Returns the committed changes."""
         pool = await self._get_pool()
+        owns = self.owns
         async with pool.connection() as conn:
+            # Escalation stays global, on every worker: it concerns alerts, not seals, and must go on
+            # while the broker is down and no worker holds a partition. Workers never escalate an alert
+            # twice: escalate_due locks ``FOR UPDATE SKIP LOCKED`` and PostgreSQL checks ``escalated_at
+            # IS NULL`` again on the row version it locks; the scan is a small partial index's.
             events = await lifecycle.escalate_due(conn, now, self.settings)
             async with conn.transaction():
                 due = await fetch_tuples(
@@ -659,6 +671,8 @@ class AlertService:
                 conditions: list[Condition] = []
                 rings = await self._destination_rings(conn)
                 for seal_id, memory, *values in due:
+                    if owns is not None and not owns(seal_id):
+                        continue  # another worker's seal: it runs this transit's timers
                     mem = TransitMemory.from_json(memory or {})
                     conditions.extend(
                         evaluate_tick(

@@ -21,6 +21,9 @@ A dead worker's leases expire and the survivors take its partitions over. Taking
 
 A batch is acknowledged to the broker after it is committed; messages of a partition arrive in
 order and a redelivered one below what was taken is skipped.
+
+Stopping does not wait on a broker that is gone: what is pending is committed and judged, the
+leases are handed back if the broker answers within ``GIVE_UP_S`` and otherwise expire.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 import nats
@@ -72,6 +75,11 @@ FETCH_BATCH = 2000  # messages one pull request asks for
 PULL_EXPIRES_S = 2.0  # how long a pull request waits on the server for messages to come
 STATUS_HEADER = "Status"  # the broker's status on a pull (404/408: over, 409: gone, 100: heartbeat)
 MAX_ACK_PENDING = 20_000
+# How long a stopping worker waits for the broker at each step, and for leases it hands back: a
+# request to a broker that is gone waits out its whole timeout, one partition after another.
+GIVE_UP_S = 2.0
+
+T = TypeVar("T")
 
 
 def partition_of(seal_id: str, partitions: int) -> int:
@@ -139,6 +147,7 @@ class PartitionedWorker(Worker):
         self._js: JetStreamContext | None = None
         self._kv: KeyValue | None = None
         self._slot: tuple[int, int] | None = None  # member slot and its revision
+        self._broker_errors: set[str] = set()  # logged since the last connection: an outage logs each once
         self._partition_cache = lru_cache(maxsize=200_000)(lambda seal: partition_of(seal, self.partitions))
 
     @property
@@ -154,25 +163,28 @@ class PartitionedWorker(Worker):
     # -- the broker ----------------------------------------------------------------------------
 
     async def _receive(self, stop: asyncio.Event) -> None:
-        nc = await nats.connect(
+        nc = self._nc = await nats.connect(
             servers=self.nats_servers,
             name=f"sealwatch-ingest-{self.worker_id}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=5,
+            error_cb=self._on_broker_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
         )
         try:
             self._nc = nc
             self._js = nc.jetstream(timeout=5)
             while True:  # a cluster serves JetStream once it has elected its leaders
                 try:
-                    await self._setup(self._js)
+                    await self._unless_stopped(self._setup(self._js), stop)
                     break
                 except (nats.errors.Error, TimeoutError) as exc:
                     log.warning("broker not ready for partitioned ingest; retrying", error=repr(exc))
-                    if stop.is_set():
-                        return
                     await _sleep_or_stop(stop, 1.0)
+            if stop.is_set():
+                return
             if self.downstream is not None:
                 await self.downstream.own(self.owns, lambda _: False, set())
             self.subscribed.set()
@@ -181,7 +193,7 @@ class PartitionedWorker(Worker):
             try:
                 while not stop.is_set():
                     try:
-                        await self._balance()
+                        await self._unless_stopped(self._balance(), stop)
                     except (nats.errors.Error, TimeoutError) as exc:
                         log.warning("partition balancing failed; retrying", error=repr(exc))
                     await _sleep_or_stop(stop, RENEW_S)
@@ -193,7 +205,45 @@ class PartitionedWorker(Worker):
         finally:
             self.subscribed.clear()
             with contextlib.suppress(Exception):
-                await nc.close()
+                await asyncio.wait_for(nc.close(), GIVE_UP_S)
+
+    async def _unless_stopped(self, work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
+        """``work``, cancelled (None) once ``stop`` is set and the broker is gone or has not let it
+        finish within ``GIVE_UP_S``: its requests would each wait out their timeout. (What it does
+        in the database and the engine is shielded and runs to its end.)"""
+        task = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done() and self._broker_connected:
+                await asyncio.wait({task}, timeout=GIVE_UP_S)
+        finally:
+            stopping.cancel()
+            if not task.done():
+                log.warning("stopping without waiting for the broker", connected=self._broker_connected)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return None if task.cancelled() else task.result()
+
+    @property
+    def _broker_connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def _on_broker_error(self, exc: Exception) -> None:
+        # nats.py logs each failed reconnection with its traceback, twice a second per node in an outage.
+        if repr(exc) not in self._broker_errors and len(self._broker_errors) < 20:
+            self._broker_errors.add(repr(exc))
+            log.warning("broker error", error=repr(exc))
+
+    async def _on_disconnected(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            log.warning("broker unreachable; reconnecting", servers=self.nats_servers)
+
+    async def _on_reconnected(self) -> None:
+        self._broker_errors.clear()
+        url = self._nc.connected_url if self._nc is not None else None
+        log.info("broker reachable again", server=url.netloc if url else None)
 
     async def _setup(self, js: JetStreamContext) -> None:
         """The MQTT stream (created by the server for the first MQTT client), the lease bucket,
@@ -349,7 +399,8 @@ class PartitionedWorker(Worker):
         started = time.monotonic()
         written = await asyncio.to_thread(self._claim_all, won)
         self.epochs.update(won)
-        await self._recover(sorted(won), self.owns, lambda seal: self._partition_of(seal) in won, won)
+        # Shielded: a stop that gives up on the broker must not leave the engine half rebuilt.
+        await asyncio.shield(self._recover(sorted(won), self.owns, lambda seal: self._partition_of(seal) in won, won))
         js = self._js
         assert js is not None
         last_seq = (await js.stream_info(MQTT_STREAM)).state.last_seq
@@ -405,23 +456,44 @@ class PartitionedWorker(Worker):
         """Stop reading, store and acknowledge what was read, let the judging finish, hand back."""
         if not partitions:
             return
-        for p in partitions:
-            await self._stop_fetching(p)
-        await self._commit()
-        await self._handoff.join()
+        await asyncio.gather(*(self._stop_fetching(p) for p in partitions))
+        await asyncio.shield(self._settle())  # a stop giving up on the broker must not cut a write short
         kv = self._kv
+        handbacks: list[Coroutine[Any, Any, bool]] = []
         for p in partitions:
             lease = self.leases.pop(p, None)
             self.epochs.pop(p, None)
             if lease is not None and kv is not None:
-                with contextlib.suppress(nats.errors.Error, TimeoutError):
-                    await kv.delete(f"partition.{p}", last=lease.revision)
+                handbacks.append(kv.delete(f"partition.{p}", last=lease.revision))
         if kv is not None and stopping and self._slot is not None:
-            with contextlib.suppress(nats.errors.Error, TimeoutError):
-                await kv.delete(f"member.{self._slot[0]}", last=self._slot[1])
+            handbacks.append(kv.delete(f"member.{self._slot[0]}", last=self._slot[1]))
+        if handbacks:
+            await self._hand_back(handbacks, partitions)
         if self.downstream is not None and not stopping:
-            await self.downstream.own(self.owns, lambda _: False, set())
+            await asyncio.shield(self.downstream.own(self.owns, lambda _: False, set()))
         log.info("partitions handed back", partitions=partitions)
+
+    async def _settle(self) -> None:
+        """Store and acknowledge what was read, and let its judging finish."""
+        await self._commit()
+        await self._handoff.join()
+
+    async def _hand_back(self, deletes: list[Coroutine[Any, Any, bool]], partitions: list[int]) -> None:
+        """Delete leases, all at once; a broker that is gone or does not answer in time lets them
+        expire instead (``SEALWATCH_LEASE_S``; the database fence holds meanwhile)."""
+        if not self._broker_connected:
+            for delete in deletes:
+                delete.close()  # never sent: no request to wait out
+            log.warning("broker unreachable; the leases expire instead", partitions=partitions)
+            return
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*deletes, return_exceptions=True), GIVE_UP_S)
+        except TimeoutError:
+            log.warning("broker not answering; the leases expire instead", partitions=partitions)
+            return
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            log.warning("leases not handed back; they expire instead", partitions=partitions, error=repr(failed[0]))
 
     async def _drop(self, p: int) -> None:
         """Another worker has the partition: stop reading it; what is pending of it is fenced off."""
@@ -429,7 +501,7 @@ class PartitionedWorker(Worker):
         self.leases.pop(p, None)
         self.epochs.pop(p, None)
         if self.downstream is not None:
-            await self.downstream.own(self.owns, lambda _: False, set())
+            await asyncio.shield(self.downstream.own(self.owns, lambda _: False, set()))
 
     async def _stop_fetching(self, p: int) -> None:
         lease = self.leases.get(p)

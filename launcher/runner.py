@@ -111,6 +111,7 @@ class Judging:
         STAGE_SECONDS.labels(stage="alerts").inc(time.perf_counter() - judged)
 
     async def own(self, owns: Owns | None, rebuild: Owns, exclude: set[Key]) -> None:
+        self.alerts.owns = owns  # the timers, too, cover only this worker's seals
         await self.geofence.own(owns, rebuild, exclude)
 
 
@@ -147,6 +148,7 @@ async def serve_ingest(settings: Settings, stop: asyncio.Event, alert_settings: 
     worker: Worker
     if settings.nats_url:
         worker = PartitionedWorker(settings, url, settings.nats_url, mqtt_url, downstream=judging)
+        alerts.owns = worker.owns  # before the broker is reached, too: no leases, no seals to time
     else:
         worker = IngestWorker(settings, url, mqtt_url, downstream=judging)
     background = [

@@ -10,6 +10,7 @@ once (alert count 1: judged once), and nothing may be left unjudged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -261,6 +262,47 @@ async def test_a_broker_node_killed_mid_stream_loses_and_repeats_nothing(migrate
             result = await run_fleet_through(migrated_db, seals_node.mqtt_url, workers, plans, kill_node)
             assert killed
             assert_everything_once(migrated_db, result)
+        finally:
+            workers.stop()
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+# -- stopping without a broker ----------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("size", [1, 3], ids=["node", "cluster"])
+async def test_a_worker_stops_promptly_when_its_brokers_are_gone(migrated_db: str, tmp_path: Path, size: int) -> None:
+    """Every NATS node the worker knows dies, then the worker gets SIGTERM: it hands back what it
+    can without the broker and exits within seconds, saying the broker is unreachable."""
+    nodes = [NatsServer(data_dir=tmp_path / "nats")] if size == 1 else nats_cluster(tmp_path / "cluster")
+    try:
+        for node in nodes:
+            node.start()
+        workers = Workers(migrated_db, [n.url for n in nodes], nodes[0].mqtt_url, tmp_path)
+        workers.start(1)
+        try:
+            log_file = tmp_path / "worker-0.log"
+            await wait_until(
+                lambda: "partitions taken over" in log_file.read_text(errors="replace"), 90, "the worker reading"
+            )
+            assert len(owners(migrated_db)) == PARTITIONS + 1
+            await asyncio.sleep(1)  # settled: its readers fetch, its leases are renewed
+            for node in nodes:
+                node.kill()
+            await asyncio.sleep(2)  # reconnecting now, the leases not yet expired
+            [worker] = workers.procs
+            worker.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(worker.wait, 10)
+            took = time.monotonic() - started
+            log = log_file.read_text(errors="replace")
+            assert worker.poll() is not None, f"still running {took:.0f} s after SIGTERM:\n{log[-3000:]}"
+            assert worker.returncode == 0, log[-3000:]
+            assert "broker unreachable; the leases expire instead" in log
         finally:
             workers.stop()
     finally:
