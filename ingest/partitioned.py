@@ -71,6 +71,7 @@ LEASES = "sealwatch_ingest"
 CONSUMER_PREFIX = "sealwatch-p"
 RENEW_S = 1.0
 ACK_WAIT_S = 60.0
+CONSUMER_TIMEOUT_S = 20.0  # a replicated consumer waits for its leader election, slow in a degraded cluster
 FETCH_BATCH = 2000  # messages one pull request asks for
 PULL_EXPIRES_S = 2.0  # how long a pull request waits on the server for messages to come
 STATUS_HEADER = "Status"  # the broker's status on a pull (404/408: over, 409: gone, 100: heartbeat)
@@ -405,24 +406,37 @@ class PartitionedWorker(Worker):
         assert js is not None
         last_seq = (await js.stream_info(MQTT_STREAM)).state.last_seq
         consumers = [c.name for c in await js.consumers_info(MQTT_STREAM)]
-        for p, revision in won.items():
+
+        async def read_on(p: int, revision: int) -> None:
             position = written[p]
             if position > last_seq:
                 log.error("stored position beyond the broker's stream (reset?); reading all it has", partition=p)
                 position = 0
             config = self._consumer_config(p, revision, position)
             assert config.durable_name is not None
-            await js.add_consumer(MQTT_STREAM, config)
-            for name in consumers:  # the old owner's: messages up to the position are stored
+            await js.add_consumer(MQTT_STREAM, config, timeout=CONSUMER_TIMEOUT_S)
+            for name in consumers:  # the old owner's (or a failed try's): messages up to the position are stored
                 if name.startswith(f"{CONSUMER_PREFIX}{p}-") and name != config.durable_name:
-                    with contextlib.suppress(NotFoundError):
+                    with contextlib.suppress(NotFoundError, nats.errors.Error, TimeoutError):
                         await js.delete_consumer(MQTT_STREAM, name)
             self._taken[p] = position
             self.leases[p].fetcher = asyncio.create_task(self._fetch(p, config.durable_name), name=f"ingest-p{p}")
+
+        # Concurrently, and each on its own: in a degraded cluster every consumer waits for its own
+        # leader election, and one that times out must not cost the others their takeover.
+        outcomes = await asyncio.gather(*(read_on(p, revision) for p, revision in won.items()), return_exceptions=True)
+        failed = sorted(p for p, outcome in zip(won, outcomes, strict=True) if isinstance(outcome, BaseException))
+        if failed:
+            log.warning(
+                "no consumer for some partitions; handing them back",
+                partitions=failed,
+                error=repr(next(o for o in outcomes if isinstance(o, BaseException))),
+            )
+            await self._release(failed)
         log.info(
             "partitions taken over",
-            partitions=sorted(won),
-            positions=[written[p] for p in sorted(won)],
+            partitions=sorted(set(won) - set(failed)),
+            positions=[written[p] for p in sorted(won) if p not in failed],
             seconds=round(time.monotonic() - started, 2),
         )
 
