@@ -127,7 +127,7 @@ def build(plans: list[SealPlan], steps: list[Step], start: float) -> Stream:
         while at < end - 1e-9:
             for i, seal in enumerate(seals):
                 due = at + (i / len(seals)) * interval  # spread over the tick; the fix is stamped then
-                if due >= end:
+                if due >= end - 1e-6:  # stamps are in microseconds: none may round into the next step
                     break  # the rest of this tick belongs to the next step
                 jumps_before = len(seal.jumped)
                 fix = seal.fix(datetime.fromtimestamp(due, UTC), due - last_due[i])

@@ -71,7 +71,7 @@ LEASES = "sealwatch_ingest"
 CONSUMER_PREFIX = "sealwatch-p"
 RENEW_S = 1.0
 ACK_WAIT_S = 60.0
-CONSUMER_TIMEOUT_S = 20.0  # a replicated consumer waits for its leader election, slow in a degraded cluster
+CONSUMER_TIMEOUT_S = 20.0  # a replicated stream or consumer waits for its leader election in a degraded cluster
 FETCH_BATCH = 2000  # messages one pull request asks for
 PULL_EXPIRES_S = 2.0  # how long a pull request waits on the server for messages to come
 STATUS_HEADER = "Status"  # the broker's status on a pull (404/408: over, 409: gone, 100: heartbeat)
@@ -402,8 +402,9 @@ class PartitionedWorker(Worker):
         self.epochs.update(won)
         # Shielded: a stop that gives up on the broker must not leave the engine half rebuilt.
         await asyncio.shield(self._recover(sorted(won), self.owns, lambda seal: self._partition_of(seal) in won, won))
-        js = self._js
-        assert js is not None
+        assert self._nc is not None
+        # The stream's and each consumer's leader may be in an election (a node just died): wait for it.
+        js = self._nc.jetstream(timeout=CONSUMER_TIMEOUT_S)
         last_seq = (await js.stream_info(MQTT_STREAM)).state.last_seq
         consumers = [c.name for c in await js.consumers_info(MQTT_STREAM)]
 
@@ -414,7 +415,7 @@ class PartitionedWorker(Worker):
                 position = 0
             config = self._consumer_config(p, revision, position)
             assert config.durable_name is not None
-            await js.add_consumer(MQTT_STREAM, config, timeout=CONSUMER_TIMEOUT_S)
+            await js.add_consumer(MQTT_STREAM, config)
             for name in consumers:  # the old owner's (or a failed try's): messages up to the position are stored
                 if name.startswith(f"{CONSUMER_PREFIX}{p}-") and name != config.durable_name:
                     with contextlib.suppress(NotFoundError, nats.errors.Error, TimeoutError):
