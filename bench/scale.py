@@ -234,7 +234,9 @@ async def _stream_info(url: str) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seals", type=int, default=2000, help="transits released and seals driven")
-    parser.add_argument("--steps", default="1000,2000,3000,3500,4000,5000,6000,8000", help="offered fixes/s, step by step")
+    parser.add_argument(
+        "--steps", default="1000,2000,3000,3500,4000,5000,6000,8000", help="offered fixes/s, step by step"
+    )
     parser.add_argument("--step-seconds", type=float, default=10.0)
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run on one NATS node")
     parser.add_argument("--cluster-workers", type=int, default=2, help="workers on the 3-node cluster (0: skip)")
