@@ -83,6 +83,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             "-", f"timescale lane skipped: {n} tests not run ({TIMESCALE_ENV} names no TimescaleDB server)"
         )
 
+
 pytest_plugins = ["tests.browser"]
 
 

@@ -71,9 +71,7 @@ async def test_login_console_and_docs_load_without_csp_violations(base_url: str,
 
     await login(page, base_url, "operator", PASSWORD)
     # The console ran: its scripts executed and every unit from the API is drawn.
-    await page.wait_for_function(
-        "() => document.getElementById('sw-map-area').dataset.ready === '1'", timeout=40_000
-    )
+    await page.wait_for_function("() => document.getElementById('sw-map-area').dataset.ready === '1'", timeout=40_000)
     await page.wait_for_function("() => document.querySelectorAll('.leaflet-pane').length > 0")
     assert await _violations(page) == []
 
