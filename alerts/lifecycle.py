@@ -281,20 +281,21 @@ async def dispatch_locked(
 
 
 async def escalate_due(conn: AnyConn, now: datetime, settings: AlertSettings) -> list[AlertEvent]:
-    """Escalate critical alerts nobody acknowledged within ``escalate_after_s`` of being raised."""
+    """Escalate critical alerts nobody acknowledged within ``escalate_after_s`` of being found (an
+    alert found late in a backlog counts from then, not from its event)."""
     changes = ChangeLog()
     async with conn.transaction():
         rows = await fetch_all(
             conn,
             f"""SELECT {ALERT_COLUMNS} FROM alerts a
                 WHERE a.severity = 'critical' AND a.acknowledged_at IS NULL AND a.escalated_at IS NULL
-                  AND a.status <> 'resolved' AND a.raised_at <= %s
+                  AND a.status <> 'resolved' AND a.detected_at <= %s
                 ORDER BY a.id FOR UPDATE SKIP LOCKED""",
             (now - timedelta(seconds=settings.escalate_after_s),),
         )
         for row in rows:
             new = await _update(conn, row["id"], "escalated_at = %(at)s", {"at": now})
-            waited = (now - row["raised_at"]).total_seconds()
+            waited = (now - row["detected_at"]).total_seconds()
             await add_event(
                 conn,
                 row["id"],

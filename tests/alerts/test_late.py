@@ -8,6 +8,7 @@ fixes and the in-order observations); the end-to-end path through MQTT and inges
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from alerts.late import Episode, Known, episodes, overlapping
 from alerts.model import Condition
@@ -117,3 +118,26 @@ def test_episodes_group_raises_until_their_clear_and_skip_what_was_judged_live()
     assert overlapping(ep, [Known(1, 0, "resolved", 150, None)]) is not None  # resolved by hand at its last
     assert overlapping(ep, [Known(2, 150, "open", 150, None)]) is not None  # still open
     assert overlapping(ep, [Known(3, 201, "open", 300, None)]) is None  # began after it ended
+
+
+async def test_a_critical_alert_found_late_escalates_from_when_it_was_found(
+    migrated_db: str, service: AlertService, clock: Clock
+) -> None:
+    """Raised hours after its event, an opening gets the operators' full acknowledgement window."""
+    tr = insert_transit(migrated_db, 4)
+    await service.on_batch([fix(tr.seal_id, 0), fix(tr.seal_id, 3000)], [])
+    states = {s: "opened" for s in range(900, 1500, 30)}
+    await service.on_batch(
+        [], [], late=[_rejudged(tr.seal_id, tr.transit_id, 30, 0, _track(tr.seal_id, 3000, states), [])]
+    )
+    [a] = rows(migrated_db, "SELECT raised_at, detected_at FROM alerts WHERE type = 'seal_opened'")
+    found = a["detected_at"]
+    assert a["raised_at"] == at(900) and found == clock.now  # the event is long past the escalation delay
+
+    async def escalated(after: timedelta) -> list[str]:
+        return [e.type for e in await service.tick(found + after) if e.change == "escalated"]
+
+    assert await escalated(timedelta(minutes=4, seconds=59)) == []
+    assert await escalated(timedelta(minutes=5, seconds=1)) == ["seal_opened"]
+    [h] = rows(migrated_db, "SELECT detail FROM alert_events WHERE kind = 'escalated'")
+    assert h["detail"]["unacknowledged_s"] == 301
