@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -50,5 +51,8 @@ async def test_the_dispatch_message_reads_like_a_briefing(
         assert message["severity_text"][locale] == gettext(locale, "Critical")
     assert message["type_text"]["az"] != message["type_text"]["en"] != message["type_text"]["ru"]
     assert message["place"]["name"] == "Shamkir" and message["place"]["compass"] == "E"
-    assert message["first_t"] == alert["first_t"].isoformat() and message["age_s"] >= 3600  # raised an hour ago
+    assert message["first_t"] == alert["first_t"].isoformat()
+    # The opening is an hour old (the fixtures' clock): the group reads how long ago it happened.
+    assert abs(message["age_s"] - (datetime.now(UTC) - alert["first_t"]).total_seconds()) <= 5
+    assert message["age_s"] >= 3500
     assert message["route_code"] == "RBR-BAK" and message["office_destination"] == "AZBAK"
