@@ -17,21 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from alerts.model import AlertType, Condition, Severity
 
-LATE_TYPES: frozenset[str] = frozenset(
-    {
-        "route_deviation",
-        "unauthorized_stop",
-        "seal_opened",
-        "seal_tampered",
-        "restricted_zone",
-        "low_battery",
-        "gps_jump",
-    }
-)
+# What fixes show; signal lost, overdue and arrival come from timers and the live path only.
+LATE_TYPES: frozenset[str] = frozenset(get_args(AlertType)) - {"signal_lost", "overdue", "arrival"}
 _RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
