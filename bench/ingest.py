@@ -311,7 +311,7 @@ def main() -> None:
             summarize(results, naive)
             if not args.no_recovery and results:
                 peak = max(r.get("rate", 0.0) for r in results)
-                recovery(admin, broker.url, max(rates), max(peak / 2, 1000.0), args.seconds)
+                recovery(admin, broker.url, max(rates), peak, args.seconds)
         finally:
             broker.stop()
 
@@ -360,19 +360,28 @@ def summarize(results: list[dict[str, float]], naive: list[dict[str, float]]) ->
         )
 
 
-def recovery(admin: str, mqtt_url: str, high: float, low: float, seconds: float) -> None:
-    """Overload, then a rate it carries: how soon is every fix committed within 1 s again?
+def recovery(admin: str, mqtt_url: str, high: float, peak: float, seconds: float) -> None:
+    """Overload, then half the peak: how soon is every fix committed within 1 s again?
 
-    At twice its capacity for ``seconds`` ingest falls ``seconds`` of capacity behind; at half its
-    capacity it catches up in about twice that, so the low rate runs four times as long."""
+    ``seconds`` at ``high`` leave about (high - peak) x seconds fixes queued; at half the peak they
+    drain at no more than peak / 2 per second. That drain time is the floor for any worker that
+    loses nothing, so the low phase runs twice that (and at least four times the overload), and
+    the figure is printed beside it: recovery is judged against the backlog, not a fixed window."""
+    low = max(peak / 2, 1000.0)
+    backlog = max(high - peak, 0.0) * seconds
+    drain_s = backlog / max(peak - low, 1.0)
+    low_s = max(seconds * 4, 2 * drain_s + 10)
     with scratch_database(admin) as url:
         prepare(url)
-        recorder, rss = asyncio.run(run_sealwatch(url, mqtt_url, [(high, seconds), (low, seconds * 4)]))
+        recorder, rss = asyncio.run(run_sealwatch(url, mqtt_url, [(high, seconds), (low, low_s)]))
     drop_at = min(recorder.fix_times) + seconds if recorder.fix_times else 0.0
     after = recorder.recovered_after(drop_at)
     stored = sum(n for _, n in recorder.commits)
+    offered = int(high * seconds) + int(low * low_s)
     print(
-        f"recovery: {high:,.0f}/s for {seconds:.0f} s then {low:,.0f}/s for {seconds * 4:.0f} s: {stored:,} stored, "
+        f"recovery: {high:,.0f}/s for {seconds:.0f} s then {low:,.0f}/s for {low_s:.0f} s: "
+        f"{stored:,} of {offered:,} stored; a backlog of about {backlog:,.0f} fixes drains in "
+        f"{drain_s:.0f} s at the peak; "
         + (
             f"every fix committed within 1 s again {after:.1f} s after the drop"
             if after is not None
