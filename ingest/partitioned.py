@@ -163,17 +163,39 @@ class PartitionedWorker(Worker):
 
     # -- the broker ----------------------------------------------------------------------------
 
-    async def _receive(self, stop: asyncio.Event) -> None:
-        nc = self._nc = await nats.connect(
-            servers=self.nats_servers,
-            name=f"sealwatch-ingest-{self.worker_id}",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            connect_timeout=5,
-            error_cb=self._on_broker_error,
-            disconnected_cb=self._on_disconnected,
-            reconnected_cb=self._on_reconnected,
+    async def _connect(self, stop: asyncio.Event) -> NATS | None:
+        """The first connection. nats.py tries the servers until one answers (a worker may come up
+        before its brokers, as after a power cut); a stop ends the wait (None)."""
+        connecting = asyncio.ensure_future(
+            nats.connect(
+                servers=self.nats_servers,
+                name=f"sealwatch-ingest-{self.worker_id}",
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=5,
+                error_cb=self._on_broker_error,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+            )
         )
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if connecting.done():
+            return connecting.result()
+        log.warning("stopped before any broker answered", servers=self.nats_servers)
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        return None
+
+    async def _receive(self, stop: asyncio.Event) -> None:
+        nc = self._nc = await self._connect(stop)
+        if nc is None:
+            return
+        log.info("broker reachable", server=nc.connected_url.netloc if nc.connected_url else None)
         try:
             self._nc = nc
             self._js = nc.jetstream(timeout=5)

@@ -308,3 +308,28 @@ async def test_a_worker_stops_promptly_when_its_brokers_are_gone(migrated_db: st
     finally:
         for node in nodes:
             node.stop()
+
+
+async def test_workers_started_before_their_broker_wait_for_it(migrated_db: str, tmp_path: Path) -> None:
+    """After a power cut the workers may come up before NATS: they wait for it (or for SIGTERM)."""
+    node = NatsServer(data_dir=tmp_path / "nats")  # its ports are chosen, nothing listens yet
+    workers = Workers(migrated_db, [node.url], node.mqtt_url, tmp_path)
+    workers.start(2)
+    try:
+        stopped, waiting = workers.procs
+        logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
+        for log_file in logs:
+            await wait_until(lambda f=log_file: "broker error" in f.read_text(errors="replace"), 30, "a refusal")
+        await asyncio.sleep(2)
+        assert stopped.poll() is None and waiting.poll() is None, logs[0].read_text(errors="replace")[-3000:]
+        stopped.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(stopped.wait, 10) == 0
+        assert "stopped before any broker answered" in logs[0].read_text(errors="replace")
+        node.start()
+        await wait_until(
+            lambda: "partitions taken over" in logs[1].read_text(errors="replace"), 90, "the other worker reading"
+        )
+        await wait_until(lambda: len(owners(migrated_db)) == PARTITIONS + 1, 30, "every partition owned")
+    finally:
+        workers.stop()
+        node.stop()
