@@ -318,8 +318,7 @@ async def test_workers_started_before_their_broker_wait_for_it(migrated_db: str,
     try:
         stopped, waiting = workers.procs
         logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
-        for log_file in logs:
-            await wait_until(lambda f=log_file: "broker error" in f.read_text(errors="replace"), 30, "a refusal")
+        await wait_until(lambda: all("broker error" in f.read_text(errors="replace") for f in logs), 30, "refusals")
         await asyncio.sleep(2)
         assert stopped.poll() is None and waiting.poll() is None, logs[0].read_text(errors="replace")[-3000:]
         stopped.send_signal(signal.SIGTERM)
