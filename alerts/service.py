@@ -71,11 +71,15 @@ _CONTEXT_COLUMNS = (
     " (SELECT r.stop_tolerance_s FROM routes r WHERE r.code = t.route_code)"
 )
 
+# The batch's seals are joined from unnest, not tested with ``= ANY(%s)``: once psycopg prepares the
+# statement, PostgreSQL's generic plan filters every open seal against the whole array, one
+# comparison per pair (a 1,500-seal batch took 60-120 ms instead of 6; tests/ingest/test_batch_plans.py).
 _CONTEXT_SQL = f"""
 SELECT ts.seal_id, {_CONTEXT_COLUMNS}
-FROM transit_seals ts
+FROM unnest(%s::text[]) AS k(seal_id)
+JOIN transit_seals ts ON ts.seal_id = k.seal_id AND ts.returned_at IS NULL
 JOIN transits t ON t.transit_id = ts.transit_id
-WHERE ts.returned_at IS NULL AND t.monitored AND t.status IN ('active', 'arrived') AND ts.seal_id = ANY(%s)
+WHERE t.monitored AND t.status IN ('active', 'arrived')
 """
 
 # Active transits whose deadline or silence threshold has passed: the only ones a tick can concern.

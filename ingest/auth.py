@@ -183,7 +183,11 @@ class KeyCache:
 
 # -- replay screening ------------------------------------------------------------------------
 
-_WATERMARKS = "SELECT seal_id, max_seq FROM seal_seq_watermark WHERE seal_id = ANY(%s)"
+# Joined from unnest rather than ``seal_id = ANY(%s)``: a prepared statement's generic plan may
+# filter every watermark against the whole array (tests/ingest/test_batch_plans.py).
+_WATERMARKS = (
+    "SELECT w.seal_id, w.max_seq FROM unnest(%s::text[]) AS k(seal_id) JOIN seal_seq_watermark w USING (seal_id)"
+)
 # A stored fix with a batch's (seal, seq) is looked for within this span of the batch's fix times:
 # fixes is partitioned by time and keyed (seal_id, t, seq), so without a time bound the look-up
 # probes every partition or chunk under retention (90 by default, compressed ones included).
