@@ -1,5 +1,6 @@
 """Every page of every role on a phone (390 px wide) in a real Chromium, in Azerbaijani and Russian:
-the page itself never scrolls sideways (a wide table scrolls in its own box instead).
+the page itself never scrolls sideways (a wide table scrolls in its own box instead). And the times
+the route editor shows are labelled with the display time zone.
 
 One app over one seeded database serves the whole module; the page list is read from
 ``api.auth.ACCESS``, so a new page fails here until it has a URL and a "loaded" selector below.
@@ -8,16 +9,17 @@ One app over one seeded database serves the whole module; the page list is read 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from api.app import create_app
 from api.auth import ACCESS, PUBLIC
-from maps.i18n import LANG_COOKIE
+from maps.i18n import LANG_COOKIE, tz_label
 from sealwatch.config import Settings
 from store.users import Role
 from tests.auth.conftest import ROLE_USERS
@@ -186,3 +188,23 @@ async def test_no_page_scrolls_sideways_on_a_phone(site: Site, phone: BrowserCon
                     wide.append(f"{locale} {url}: {m['scroll'] - m['inner']} px too wide ({', '.join(m['culprits'])})")
     assert wide == [], "\n".join(wide)
     assert errors == []
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+async def test_the_route_editor_labels_its_version_times_with_the_zone(
+    site: Site, phone: BrowserContext, locale: str
+) -> None:
+    page = await phone.new_page()
+    await login(page, site.url, ROLE_USERS[Role.OFFICER][0], PASSWORD)
+    await use_locale(phone, site, locale)
+    await open_loaded(page, f"{site.url}/routes/{ROUTE}", "/routes/{code}")
+    labelled = re.compile(r"\d\d:\d\d:\d\d " + re.escape(tz_label("Asia/Baku")))
+    showing = page.locator("#re-showing")
+    await expect(showing).to_contain_text("route-op")
+    await expect(showing).to_have_text(labelled)
+    await page.click('#re-versions tr[data-version="1"] a')  # an older version: its time labelled too
+    await expect(showing).to_contain_text("system")
+    await expect(showing).to_have_text(labelled)
+    # The versions table's times are labelled by the header, shown on a phone as on a desktop.
+    await expect(page.locator("#sw-tz")).to_be_visible()
+    await expect(page.locator("#sw-tz")).to_contain_text(tz_label("Asia/Baku"))
