@@ -1,6 +1,6 @@
 """Every page of every role on a phone (390 px wide) in a real Chromium, in Azerbaijani and Russian:
 the page itself never scrolls sideways (a wide table scrolls in its own box instead). And the times
-the route editor shows are labelled with the display time zone.
+the route editor and the transit record show name the display time zone.
 
 One app over one seeded database serves the whole module; the page list is read from
 ``api.auth.ACCESS``, so a new page fails here until it has a URL and a "loaded" selector below.
@@ -208,3 +208,20 @@ async def test_the_route_editor_labels_its_version_times_with_the_zone(
     # The versions table's times are labelled by the header, shown on a phone as on a desktop.
     await expect(page.locator("#sw-tz")).to_be_visible()
     await expect(page.locator("#sw-tz")).to_contain_text(tz_label("Asia/Baku"))
+
+
+@pytest.mark.parametrize("locale", [*LOCALES, "en"])
+async def test_the_transit_record_says_which_zone_its_times_are_in(site: Site, locale: str) -> None:
+    # Another display zone than the default: the statement follows the setting, not a zone written in.
+    app = create_app(Settings(database_url=site.db, mqtt_url=None, display_tz="America/Sao_Paulo"))
+    headers = auth(site.db, ROLE_USERS[Role.AUDITOR][0], Role.AUDITOR)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=headers) as client,
+    ):
+        client.cookies.set(LANG_COOKIE, locale)
+        page = (await client.get(f"/auditor/transits/{site.ids['transit_id'][0]}")).text
+    # The sentence about the downloads' coordinates says which zone the page's own times are in.
+    statement = re.search(r"<p[^>]*>([^<]*WGS 84[^<]*)</p>", page)
+    assert statement is not None
+    assert tz_label("America/Sao_Paulo") in statement[1] and "Asia/Baku" not in statement[1], statement[1]
