@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,26 +140,37 @@ def _with_dbname(admin_url: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
 
 
+@contextmanager
+def new_database(admin_url: str) -> Iterator[str]:
+    """URL of a new, empty database on the server of ``admin_url``, dropped on exit."""
+    name = f"sw_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _with_dbname(admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def migrate_for(url: str, backend: PgBackend) -> str:
+    migrate(url, backend.name)
+    if backend.name == "timescale":
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            pause_jobs(conn)  # no background job races a test; tests run policies with run_job
+    return url
+
+
 @pytest.fixture
 def fresh_db(pg_admin_url: str) -> Iterator[str]:
     """URL of a new, empty database, dropped after the test."""
-    name = f"sw_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield _with_dbname(pg_admin_url, name)
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with new_database(pg_admin_url) as url:
+        yield url
 
 
 @pytest.fixture
 def migrated_db(fresh_db: str, pg_backend: PgBackend) -> str:
-    migrate(fresh_db, pg_backend.name)
-    if pg_backend.name == "timescale":
-        with psycopg.connect(fresh_db, autocommit=True, row_factory=dict_row) as conn:
-            pause_jobs(conn)  # no background job races a test; tests run policies with run_job
-    return fresh_db
+    return migrate_for(fresh_db, pg_backend)
 
 
 @pytest.fixture(scope="session")

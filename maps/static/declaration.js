@@ -92,7 +92,7 @@
                 el("td", { className: "num", text: SW.fmt.number(f.weight) }), el("td", { text: f.explanation })]));
         });
         table.appendChild(tbody);
-        box.appendChild(table);
+        box.appendChild(el("div", { className: "sw-scroll" }, [table]));
     }
 
     function showRelease(d) {

@@ -108,9 +108,9 @@
         }
         $("re-map").dataset.version = v.version;
         $("re-showing").textContent = v.version === current
-            ? _("Current version {n}, by {who} at {when}.", { n: v.version, who: v.created_by, when: SW.fmt.time(v.created_at) })
+            ? _("Current version {n}, by {who} at {when}.", { n: v.version, who: v.created_by, when: SW.fmt.zoned(v.created_at) })
             : _("Showing version {n} of {m} (not the current one), by {who} at {when}.",
-                { n: v.version, m: current, who: v.created_by, when: SW.fmt.time(v.created_at) });
+                { n: v.version, m: current, who: v.created_by, when: SW.fmt.zoned(v.created_at) });
         if ($("re-edit")) { $("re-edit").hidden = v.version !== current; }
     }
 

@@ -5,7 +5,7 @@
     "use strict";
 
     var node = document.getElementById("sw-config");
-    var config = node ? JSON.parse(node.textContent) : { locale: "en", tz: "UTC", messages: {}, labels: {} };
+    var config = node ? JSON.parse(node.textContent) : { locale: "en", tz: "UTC", tzLabel: "UTC", messages: {}, labels: {} };
     var ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
     // gettext for JS: the msgid is the English text; "{name}" placeholders are filled from args.
@@ -48,6 +48,8 @@
     var fmt = {
         // A time (ISO string or epoch seconds) in the display time zone.
         time: function (value) { var d = toDate(value); return d ? timeFormat.format(d) : "–"; },
+        // A time that stands in a sentence, with the zone's label: "02.12.2026, 05:11:45 UTC+04:00 (Asia/Baku)".
+        zoned: function (value) { var d = toDate(value); return d ? timeFormat.format(d) + " " + config.tzLabel : "–"; },
         clock: function (value) { var d = toDate(value); return d ? clockFormat.format(d) : "–"; },
         number: function (n) { return n === null || n === undefined ? "–" : numberFormat.format(n); },
         integer: function (n) { return n === null || n === undefined ? "–" : integerFormat.format(n); },

@@ -14,7 +14,7 @@ from maps.i18n import LOCALES, best_locale, format_time, gettext, po_path, tz_la
 from maps.vocabulary import KINDS, labels
 
 ROOT = Path(__file__).resolve().parents[2]
-PLACEHOLDER = re.compile(r"\{\w+\}")
+PLACEHOLDER = re.compile(r"\{\w+\}|%\(\w+\)s")  # JS and Python braces; Jinja's gettext %(name)s
 
 
 def catalog(locale: str):
