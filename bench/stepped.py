@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from alerts.settings import AlertSettings
-from bench.mqtt_load import BulkPublisher, publish_packet
+from bench.mqtt_load import TICK_S, BulkPublisher, publish_packet
 from sealwatch.config import mqtt_host_port
 from sealwatch.wire import Fix, SealState
 from simulators.faults import Fault, FaultKind
@@ -167,7 +167,7 @@ def publisher(mqtt_url: str, plans: list[SealPlan], steps: list[Step], start: fl
         now = time.time()
         j = min(bisect_right(stream.due, now, lo=i), i + 20_000)
         if j <= i:
-            time.sleep(min(0.002, max(0.0, stream.due[i] - now)))
+            time.sleep(min(TICK_S, max(0.0, stream.due[i] - now)))
             continue
         by_connection: dict[int, list[bytes]] = defaultdict(list)
         for k in range(i, j):
