@@ -349,6 +349,48 @@ async def test_a_jam_raises_nothing_while_a_lone_long_stop_and_nothing_in_the_bo
 
 
 @pytest.mark.timeout(180)
+async def test_a_seal_silent_through_the_end_of_its_jam_and_heard_standing_elsewhere_is_no_stop(
+    migrated_db: str, service: AlertService
+) -> None:
+    """The seal falls silent in a jam; the jam clears, the truck drives 5 km and pulls over for a
+    few minutes, where the seal is heard again. Both ends of the silence are slow fixes, but they
+    are 5 km apart: the jam stop ended in the silence, and the new stop is minutes long."""
+    jammed = [insert_transit(migrated_db, n) for n in range(1, 4)]
+    ours = insert_transit(migrated_db, 4)
+    pipeline = Pipeline(migrated_db, service)
+    x0, y0 = point_to_metric(HERE[1], HERE[0])
+    try:
+        for minute in range(0, 121):
+            t = minute * MIN
+            records = []
+            for i, tr in enumerate(jammed):  # an hour standing on the same kilometre, then on
+                lat, lon = place(x0, y0, 200 * i, 120 * i)
+                records.append(fix(tr.seal_id, t, lat=lat, lon=lon, speed=0.0 if 10 <= minute < 70 else 60.0))
+            if minute < 40:
+                lat, lon = place(x0, y0, 800, 480)
+                records.append(fix(ours.seal_id, t, lat=lat, lon=lon, speed=0.0 if minute >= 12 else 60.0))
+            elif minute >= 100:  # heard again, 5 km on: standing until minute 108, then driving
+                lat, lon = place(x0, y0, 5_000, 3_000)
+                records.append(fix(ours.seal_id, t, lat=lat, lon=lon, speed=0.0 if minute < 108 else 60.0))
+            await pipeline.minute(records)
+    finally:
+        pipeline.close()
+    assert rows(migrated_db, "SELECT id FROM alerts WHERE type = 'unauthorized_stop'") == []
+    stops = rows(
+        migrated_db,
+        "SELECT kind, extract(epoch FROM t)::float8 AS t FROM observations WHERE transit_id = %s"
+        " AND kind LIKE 'stop%%' ORDER BY t, kind",
+        ours.transit_id,
+    )
+    assert [(s["kind"], s["t"] - T0.timestamp()) for s in stops] == [
+        ("stop_start", 17 * MIN),
+        ("stop_end", 100 * MIN),  # the jam stop, ended where the truck was heard again
+        ("stop_start", 105 * MIN),
+        ("stop_end", 108 * MIN),
+    ]
+
+
+@pytest.mark.timeout(180)
 async def test_a_jam_stop_in_a_backlog_sent_first_is_judged_against_the_jam_of_its_time(
     migrated_db: str, service: AlertService, clock: Clock
 ) -> None:
