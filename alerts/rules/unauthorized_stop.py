@@ -20,7 +20,7 @@ raises a warning that becomes critical once the stop outlasts it by
 ``unauthorized_stop_critical_after_s``; a stop with the seal opened or tampered (outside an office
 or checkpoint) is critical at once, whatever its allowance. Durations count from the stop's first
 slow fix; the AETR clock counts fixes faster than the engine's stop speed, and a silence only when
-the distance covered in it shows driving.
+the distance covered in it shows driving (whatever the speed of the fix that ends it).
 """
 
 from __future__ import annotations
@@ -155,8 +155,9 @@ def _drive(fix: FixRecord, t: float, mem: TransitMemory, s: AlertSettings) -> No
         moving = fix.speed_kmh is None or fix.speed_kmh >= MOVING_KMH
         if moving and gap <= s.stop_aetr_max_gap_s:
             seal.drive_s += gap
-        elif moving and seal.drive_lat is not None and seal.drive_lon is not None:
-            # A silence: it was driving if it covered the distance only driving covers.
+        elif gap > s.stop_aetr_max_gap_s and seal.drive_lat is not None and seal.drive_lon is not None:
+            # A silence: it was driving if it covered the distance only driving covers, even when
+            # the fix that ends it finds the truck pulled over.
             km = _km(seal.drive_lat, seal.drive_lon, fix.lat, fix.lon)
             if km / (gap / 3600) >= s.stop_aetr_silent_driving_kmh:
                 seal.drive_s += gap

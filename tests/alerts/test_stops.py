@@ -194,6 +194,29 @@ def test_a_silence_while_driving_counts_towards_the_aetr_break() -> None:
     assert truck.mem.seal(SEAL).drive_s >= 4.3 * 3600
 
 
+def test_a_silence_while_driving_counts_towards_the_aetr_break_when_it_ends_at_a_halt() -> None:
+    """The coverage hole ends where the driver has pulled over for a few minutes: the first fix
+    heard is slow, but the 47 km covered in 40 minutes were driven all the same, and the break
+    he takes at 4.3 hours of driving is his AETR break."""
+    truck = Truck(settings())
+    lat0, lon0 = HERE
+
+    def at_km(km: float) -> tuple[float, float]:
+        return lat0, lon0 + km / (111.32 * 0.766)  # along the parallel at 40°N
+
+    km = 0.0
+    for minute in range(0, 4 * 60 + 20):
+        standing = 100 <= minute < 104
+        if not 60 <= minute < 100:  # minutes 60 to 100: no coverage
+            lat, lon = at_km(km)
+            truck.run([fix(SEAL, minute * MIN, speed=0.0 if standing else 70.0, lat=lat, lon=lon)])
+        km += 0.0 if standing else 70 / 60
+    assert truck.mem.seal(SEAL).drive_s >= 4.2 * 3600
+    start = (4 * 60 + 20) * MIN
+    truck.stand(start, start + 44 * MIN)
+    assert truck.book.alerts == []
+
+
 def test_a_break_longer_than_aetr_allows_still_alerts() -> None:
     truck = Truck(settings())
     truck.drive(0, 4.6 * 3600, every_s=120)
