@@ -257,6 +257,7 @@ class Builder:
         jam_members = min(n, 4 * jam_groups)
         violation: list[str | None] = [None] * jam_members + kinds + [None] * (n - jam_members - len(kinds))
         covered_order = {k: 0 for k in OUT_OF_COVERAGE}
+        jam_ends: dict[int, float] = {}
         for i in range(n):
             road = self.roads[i % len(self.roads)]
             jam: tuple[float, float] | None = None
@@ -265,7 +266,10 @@ class Builder:
                 road = self.roads[g % len(self.roads)]
                 released = self.start + 600 + g * 1800 + k * 240
                 jam_start = self.start + 600 + g * 1800 + 3600 * 1.2
-                jam = (jam_start, jam_start + rng.uniform(50 * 60, 75 * 60))
+                # One jam clears for all of them: the head first, each truck behind half a minute
+                # later (drawn for every truck, so the seed's other choices stay what they were).
+                end = jam_ends.setdefault(g, jam_start + rng.uniform(50 * 60, 75 * 60))
+                jam = (jam_start, end + 30 * k)
             else:
                 released = self.start + rng.uniform(0, 2 * 3600)
             kind = violation[i]

@@ -39,3 +39,14 @@ def test_a_tiny_scenario_catches_every_injected_violation(fresh_db: str) -> None
     ]
     assert result.late >= 1  # the backlog sent after the live fix was judged late
     assert sum(result.false_alarms.values()) == 0, result.unexplained
+
+
+def test_the_trucks_of_a_jam_leave_it_together_head_first(fresh_db: str) -> None:
+    """A jam clears from its head: the truck behind cannot drive off a quarter of an hour before
+    the one in front of it (then the last one stands alone, and its ground truth is no jam)."""
+    plans, _ = prepare(fresh_db, 8, 3, float(int(time.time() - 18 * 3600)))
+    ends = []
+    for p in plans[:4]:  # the first four transits stand in the jam, head (first) to tail
+        [(_, end, _)] = [s for s in p.stops if s[2] == "jam"]
+        ends.append(end)
+    assert ends == sorted(ends) and ends[-1] - ends[0] <= 120.0, ends
