@@ -296,6 +296,36 @@ def test_a_jam_in_a_dead_zone_still_holds() -> None:
     assert [sev for _, sev in strict.raised()] == ["warning"]
 
 
+def test_trucks_parked_in_a_rest_area_nearby_are_not_a_jam() -> None:
+    """Six trucks rest in a rest area 900 m up the road; this one stands 40 minutes on the
+    shoulder outside it. They are parked off the road, not congestion: the stop alerts at the
+    route's 15 minutes. Trucks standing in a border-queue area are on the road and still count."""
+    x, y = point_to_metric(HERE[1], HERE[0])
+    rest_lon, rest_lat = point_to_lonlat(x + 900, y)
+    queue_lon, queue_lat = point_to_lonlat(x - 900, y)
+    s = settings()
+
+    def area_policy() -> StopPolicy:
+        policy = StopPolicy(s)
+        policy.set_areas([
+            ("R-TEST", "authorized_stop", "rest_area", 43200.0, circle_polygon(rest_lat, rest_lon, 400)),
+            ("Q-TEST", "authorized_stop", "border_queue", None, circle_polygon(queue_lat, queue_lon, 400)),
+        ])  # fmt: skip
+        return policy
+
+    for where, raised in (((rest_lat, rest_lon), [(27 * MIN, "warning")]), ((queue_lat, queue_lon), [])):
+        truck = Truck(s, area_policy())
+        truck.drive(0, 10 * MIN)
+        started = at(11 * MIN).timestamp()
+        ax, ay = point_to_metric(where[1], where[0])
+        others = [point_to_lonlat(ax + 40 * i, ay - 30 * i) for i in range(6)]  # all inside the area
+        for t in range(int(11 * MIN), int(50 * MIN) + 1, 60):
+            truck.policy.set_slow([(f"AZS-P{i}", at(t).timestamp(), la, lo) for i, (lo, la) in enumerate(others)])
+            o = [obs(SEAL, TRANSIT, "stop_start", t, lat=HERE[0], lon=HERE[1], started_at=started, authorized=False)]
+            truck.run([fix(SEAL, t, speed=0.0, lat=HERE[0], lon=HERE[1])], o if t == 16 * MIN else [])
+        assert truck.raised() == raised, where
+
+
 def test_two_seals_standing_together_are_not_a_jam() -> None:
     truck = Truck(settings())
     truck.drive(0, 10 * MIN)
