@@ -181,6 +181,7 @@ class Track:
 
     def __init__(self, road: Road, t: float, rng: random.Random) -> None:
         self.road, self.t, self.a, self.state = road, t, 0.0, "closed"
+        self.t0 = t  # the release: the motion depends on time since it, never on the wall clock
         self.ts: list[float] = []
         self.al: list[float] = []
         self.off: list[float] = []
@@ -352,7 +353,7 @@ class Builder:
                 tr.drive(cruise, 180)
                 viol_along = None if self._violate(plan, tr, kind, cruise, gap_order) else tr.a + 5000
                 continue
-            tr.drive(cruise * (1 + 0.08 * math.sin(tr.t / 600.0)), STEP_S)
+            tr.drive(cruise * (1 + 0.08 * math.sin((tr.t - tr.t0) / 600.0)), STEP_S)
         tr.stand(600, 0.0)  # arrived: standing in the destination office
         plan.t, plan.along, plan.offset = np.asarray(tr.ts), np.asarray(tr.al), np.asarray(tr.off)
         plan.speed, plan.state = np.asarray(tr.sp), tr.st

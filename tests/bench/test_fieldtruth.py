@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from bench.fieldtruth.run import drive, prepare
-from bench.fieldtruth.scenario import messages_of
+from bench.fieldtruth.run import drive, load_roads, prepare
+from bench.fieldtruth.scenario import Builder, messages_of
 from bench.fieldtruth.score import score
+from store.migrate import migrate
 
 
 @pytest.mark.timeout(600)
@@ -50,3 +51,21 @@ def test_the_trucks_of_a_jam_leave_it_together_head_first(fresh_db: str) -> None
         [(_, end, _)] = [s for s in p.stops if s[2] == "jam"]
         ends.append(end)
     assert ends == sorted(ends) and ends[-1] - ends[0] <= 120.0, ends
+
+
+def test_a_seed_is_the_same_scenario_whatever_the_hour_it_starts(fresh_db: str) -> None:
+    """The run starts 18 hours before the wall clock: two runs of one seed, at different hours,
+    must drive the same transits (relative to their start), or a seed reproduces nothing."""
+    migrate(fresh_db)
+    roads = asyncio.run(load_roads(fresh_db))
+    a, b = 1_790_000_000.0, 1_790_001_885.0  # half a period of anything that swings every hour
+
+    def relative(start: float) -> list[tuple[object, ...]]:
+        return [
+            (p.transit_id, p.interval_s, round(p.released_at - start, 3), len(p.t),
+             round(float(p.t[-1]) - start, 3), [(v.kind, v.covered, round(v.start - start, 3)) for v in p.violations],
+             [(why, round(s0 - start, 3)) for s0, _, why in p.stops])
+            for p in Builder(roads, start, 5).build(40)
+        ]  # fmt: skip
+
+    assert relative(a) == relative(b)
