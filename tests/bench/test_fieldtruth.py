@@ -4,9 +4,11 @@ violation is caught, in coverage and out of it in both flush orders, and clean t
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 
+import numpy as np
 import pytest
 
 from bench.fieldtruth.run import drive, load_roads, prepare
@@ -69,3 +71,38 @@ def test_a_seed_is_the_same_scenario_whatever_the_hour_it_starts(fresh_db: str) 
         ]  # fmt: skip
 
     assert relative(a) == relative(b)
+
+
+def test_no_stop_is_injected_where_a_jam_stands(fresh_db: str) -> None:
+    """A truck stopping a few hundred metres behind four trucks stuck in a jam, while they stand,
+    is in that jam: no rule could call it an unauthorized stop, so the scenario must not."""
+    migrate(fresh_db)
+    roads = asyncio.run(load_roads(fresh_db))
+    plans = Builder(roads, 1_790_000_000.0, 6).build(40, ["stop"] * 36)
+    jams = []
+    for p in plans:
+        for start, end, why in p.stops:
+            if why == "jam":
+                x, y, *_ = p.road.frame(p.along[np.searchsorted(p.t, start) :][:1])
+                jams.append((float(x[0]), float(y[0]), start, end))
+    assert len(jams) == 4
+    stops = [(p, v) for p in plans for v in p.violations if v.kind == "stop"]
+    assert len(stops) == 36
+    for p, v in stops:
+        x, y, *_ = p.road.frame(p.along[min(int(np.searchsorted(p.t, v.start)), p.t.size - 1) :][:1])
+        for jx, jy, start, end in jams:
+            near = math.hypot(float(x[0]) - jx, float(y[0]) - jy) < 3000
+            assert not (near and start - 600 <= v.end and v.start <= end + 600), (p.transit_id, v)
+
+
+def test_no_stop_is_injected_in_or_next_to_a_stop_area(fresh_db: str) -> None:
+    """Stop areas are circles of a few hundred metres on the road: an injected stop kilometres
+    from any of them is unauthorized by any rule, one inside it is not a violation at all."""
+    migrate(fresh_db)
+    roads = asyncio.run(load_roads(fresh_db))
+    plans = Builder(roads, 1_790_000_000.0, 6).build(40, ["stop"] * 36)
+    for p in plans:
+        for v in p.violations:
+            along = float(p.along[min(int(np.searchsorted(p.t, v.start)), p.t.size - 1)])
+            nearest = min(abs(a.along_m - along) for a in p.road.areas)
+            assert nearest > 3900, (p.transit_id, p.road.code, nearest)
