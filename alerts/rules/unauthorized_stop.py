@@ -112,13 +112,16 @@ def on_observation(obs: Observation, ctx: TransitContext, mem: TransitMemory, s:
         return []
     pending = mem.stop
     out: list[Condition] = []
+    seen_until = obs.t
     if pending is not None and pending.seal_id == obs.seal_id:
         # Not judged again here: the truck left somewhere between its last slow fix (judged
         # already) and this moving one. With sparse reporting that is minutes (a 44-minute break
         # must not count as 46); after a silence the seal's backlog, if it kept one, tells when
         # (judged late, in time order), and the silence itself is signal_lost.
         mem.stop = None
-    if obs.t - float(obs.evidence.get("started_at", obs.t)) >= s.stop_aetr_break_s:
+        if pending.last_t is not None and obs.t - pending.last_t > s.stop_aetr_max_gap_s:
+            seen_until = pending.last_t  # a silence since: it may have been driving, not resting
+    if seen_until - float(obs.evidence.get("started_at", obs.t)) >= s.stop_aetr_break_s:
         mem.seal(obs.seal_id).drive_s = 0.0  # an AETR break taken, wherever it was
     out.append(
         Condition(

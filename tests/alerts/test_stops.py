@@ -13,6 +13,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from shapely.geometry import LineString
 
 from alerts.dedup import MemoryBook
 from alerts.model import Condition, TransitContext, TransitMemory
@@ -22,11 +23,11 @@ from alerts.settings import AlertSettings
 from alerts.stops import StopPolicy
 from customs.corridors import circle_polygon
 from customs.routes import stop_area_polygon
-from geofence import Engine, Observation
+from geofence import Engine, EngineConfig, Observation, TransitSpec
 from geofence.live import store_observations, transit_specs, zone_specs
-from geofence.projection import point_to_lonlat, point_to_metric
+from geofence.projection import point_to_lonlat, point_to_metric, ring_to_metric
 from sealwatch.fixes import FixBatch, FixRecord
-from sealwatch.geography import STOP_AREAS
+from sealwatch.geography import ROUTES, STOP_AREAS, route_lonlat
 from store.fixes import FixWriter
 from store.migrate import storage_mode
 from tests.alerts.conftest import T0, Clock, at, fix, insert_transit, obs, rows
@@ -215,6 +216,28 @@ def test_a_silence_while_driving_counts_towards_the_aetr_break_when_it_ends_at_a
     start = (4 * 60 + 20) * MIN
     truck.stand(start, start + 44 * MIN)
     assert truck.book.alerts == []
+
+
+def test_a_halt_then_a_silence_while_driving_is_no_aetr_break() -> None:
+    """3.5 hours of driving, a 5-minute halt, 40 minutes of silence while driving 47 km, heard
+    standing again: the engine ends the halt there (the truck moved), 46 minutes after it began.
+    That was no 45-minute break, so the break taken at 4.4 hours of driving is the AETR break."""
+    truck = Truck(settings())
+    engine = Engine(EngineConfig())
+    engine.set_transits([TransitSpec(TRANSIT, SEAL, route_lonlat(ROUTES["RBR-BAK"]), 2000.0)])
+    line = LineString(ring_to_metric(route_lonlat(ROUTES["RBR-BAK"])))
+    km, seq = 5.0, 0
+    for minute in range(0, 330):
+        standing = 210 <= minute < 216 or 256 <= minute < 259 or 274 <= minute < 319
+        if not 216 <= minute < 256:  # no coverage in between
+            p = line.interpolate(km * 1000)
+            lon, lat = point_to_lonlat(p.x, p.y)
+            record = fix(SEAL, minute * MIN, seq=seq, lat=lat, lon=lon, speed=0.0 if standing else 70.0)
+            truck.run([record], engine.process(FixBatch.from_records([record])))
+            seq += 1
+        km += 0.0 if standing else 70 / 60
+    assert truck.book.alerts == []
+    assert truck.mem.seal(SEAL).drive_s < 20 * MIN  # the AETR break reset the clock
 
 
 def test_a_break_longer_than_aetr_allows_still_alerts() -> None:
