@@ -9,9 +9,10 @@
 * ``jam_at(seal_id, lat, lon, t)``: whether at least ``stop_jam_min_seals`` seals, this one
   included, are slow or stopped within ``stop_jam_radius_m`` of it, each with a fix within
   ``stop_jam_window_s`` of ``t`` (or last seen standing there and silent since, for up to
-  ``stop_jam_silent_s``: a jam in a dead zone). Several trucks standing on the same stretch of road at once is a
-  jam or a closed road, not a conspiracy. The signal comes from every monitored seal's latest
-  fix (``seal_latest``), so it spans ingest workers; a stop judged from a backlog is judged against
+  ``stop_jam_silent_s``: a jam in a dead zone). Several trucks standing on the same stretch of
+  road at once is a jam or a closed road, not a conspiracy; trucks parked in a rest area, a fuel
+  station or an office beside it are not. The signal comes from every monitored seal's latest fix
+  (``seal_latest``), so it spans ingest workers; a stop judged from a backlog is judged against
   the slow fixes stored for its own time (``refresh_slow_between``).
 """
 
@@ -105,12 +106,22 @@ class StopPolicy:
     # ---- congestion ----
 
     def set_slow(self, rows: list[tuple[str, float, float, float]]) -> None:
-        """Rows of (seal_id, t epoch, lat, lon) of seals whose latest fix is slow."""
-        self._slow_ids = np.asarray([r[0] for r in rows], dtype=str)
-        self._slow_t = np.asarray([r[1] for r in rows], dtype=float)
+        """Rows of (seal_id, t epoch, lat, lon) of seals whose latest fix is slow. Those standing
+        where trucks stop on purpose (a rest area, a fuel station, an office or checkpoint) are
+        left out: parked off the road, however many, they are no congestion for a truck standing
+        on the road beside them. A border-queue area is the road itself: its seals count."""
+        ids = np.asarray([r[0] for r in rows], dtype=str)
+        t = np.asarray([r[1] for r in rows], dtype=float)
         lat = np.asarray([r[2] for r in rows], dtype=float)
         lon = np.asarray([r[3] for r in rows], dtype=float)
-        self._slow_x, self._slow_y = to_metric(lon, lat) if rows else (np.empty(0), np.empty(0))
+        x, y = to_metric(lon, lat) if rows else (np.empty(0), np.empty(0))
+        if self._tree is not None and rows:
+            point, area = self._tree.query(shapely.points(x, y), predicate="intersects")
+            parked = np.asarray([self._areas[i].purpose != "border_queue" for i in area.tolist()], dtype=bool)
+            keep = np.ones(len(rows), dtype=bool)
+            keep[point[parked]] = False
+            ids, t, x, y = ids[keep], t[keep], x[keep], y[keep]
+        self._slow_ids, self._slow_t, self._slow_x, self._slow_y = ids, t, x, y
 
     async def refresh_slow(self, conn: AnyConn, since: float) -> None:
         """Reload the seals whose latest fix, at or after ``since`` (epoch), is slow. Read for every

@@ -285,7 +285,8 @@ class Engine:
 
         self._corridor(s, t, x, y, lat, lon, starts, first, ends, out)
         pf, pz = self._zone_checks(s, t, x, y, lat, lon, rx, ry, rt, starts, ends, out)
-        self._stops(s, t, lat, lon, speed, implied, starts, first, ends, pf, pz, out)
+        moved = np.hypot(x - rx, y - ry) > self.config.stop_moved_m  # NaN (no previous fix): False
+        self._stops(s, t, lat, lon, speed, implied, moved, starts, first, ends, pf, pz, out)
         self._arrival(s, t, lat, lon, pf, pz, out)
 
         st.px[seal_end], st.py[seal_end], st.pt[seal_end] = x[ends], y[ends], t[ends]
@@ -509,6 +510,7 @@ class Engine:
         lon: FloatArray,
         speed: FloatArray,
         implied: FloatArray,
+        moved: BoolArray,
         starts: BoolArray,
         first: IntArray,
         ends: BoolArray,
@@ -520,14 +522,16 @@ class Engine:
         v = np.where(np.isfinite(speed), speed, implied)
         with np.errstate(invalid="ignore"):
             slow = v < cfg.stop_speed_kmh  # NaN (no speed at all) counts as moving
-        sc, ssince = runs(slow, starts, t, st.slow_count[s], st.slow_since[s])
+        # Slow here, but far from the last fix: it drove in between, a new run begins here.
+        moved &= slow
+        sc, ssince = runs(slow, starts, t, st.slow_count[s], st.slow_since[s], moved)
         q_stop = slow & (t - ssince >= cfg.stop_min_seconds)
         q_move = ~slow
-        q = q_stop | q_move
+        q = q_stop | q_move | moved
         prev_q = latest_marked(q, first, strictly_before=True)
         was_stopped = np.where(prev_q >= 0, q_stop[prev_q], st.stopped[s])
-        start_emit = q_stop & ~was_stopped
-        end_emit = q_move & was_stopped
+        start_emit = q_stop & (~was_stopped | moved)
+        end_emit = (q_move | moved) & was_stopped
         authorized = np.zeros(s.shape[0], dtype=bool)
         if pf.size:
             authorized[pf[self._zones.authorized[pz]]] = True

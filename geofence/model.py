@@ -115,6 +115,11 @@ class EngineConfig:
         A stop is a run of fixes slower than ``stop_speed_kmh`` lasting ``stop_min_seconds``
         (first slow fix to current fix). Reported speed is used; when it is absent (NaN) the
         implied speed from the previous plausible fix; with neither, the fix counts as moving.
+    stop_moved_m
+        A slow fix farther than this from the previous plausible fix ends the slow run and any
+        stop, and begins a new run: the truck drove in between (across a silence, say), so it is
+        not the same stop however slow both ends are. Above the scatter and multipath of a parked
+        receiver (Traccar's minimal trip distance is the same 500 m).
     crossing_max_gap_s
         A zone crossed between two fixes (neither inside it) is inferred only when they are at most
         this far apart: across a long silence the straight line is not where the truck went.
@@ -129,6 +134,7 @@ class EngineConfig:
     reentry_min_fixes: int = 2
     stop_speed_kmh: float = 3.0
     stop_min_seconds: float = 300.0
+    stop_moved_m: float = 500.0
     jump_max_kmh: float = 250.0
     jump_min_m: float = 250.0
     crossing_max_gap_s: float = 600.0

@@ -61,12 +61,13 @@ def runs(
     t: FloatArray,
     carry_count: IntArray,
     carry_since: FloatArray,
+    breaks: BoolArray | None = None,
 ) -> tuple[IntArray, FloatArray]:
     """Length and start time of the run of consecutive flagged fixes that ends at each fix.
 
     ``carry_count``/``carry_since`` are per fix (the seal's state): the run still open at the end
     of the previous batch, continued when the segment's first fix is flagged. Unflagged fixes get
-    count 0 and since NaN.
+    count 0 and since NaN. A flagged fix marked in ``breaks`` begins a new run (nothing carried).
     """
     n = flag.shape[0]
     idx = np.arange(n, dtype=np.int64)
@@ -74,6 +75,9 @@ def runs(
     if n > 1:
         prev_flag[1:] = flag[:-1]
     prev_flag[starts] = False
+    if breaks is not None:
+        prev_flag[breaks] = False
+        starts = starts & ~breaks  # a run that begins at a break continues nothing
     run_start = flag & ~prev_flag
     start = np.maximum.accumulate(np.where(run_start, idx, 0)) if n else idx
     count = idx - start + 1

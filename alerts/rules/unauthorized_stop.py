@@ -20,7 +20,7 @@ raises a warning that becomes critical once the stop outlasts it by
 ``unauthorized_stop_critical_after_s``; a stop with the seal opened or tampered (outside an office
 or checkpoint) is critical at once, whatever its allowance. Durations count from the stop's first
 slow fix; the AETR clock counts fixes faster than the engine's stop speed, and a silence only when
-the distance covered in it shows driving.
+the distance covered in it shows driving (whatever the speed of the fix that ends it).
 """
 
 from __future__ import annotations
@@ -112,13 +112,16 @@ def on_observation(obs: Observation, ctx: TransitContext, mem: TransitMemory, s:
         return []
     pending = mem.stop
     out: list[Condition] = []
+    seen_until = obs.t
     if pending is not None and pending.seal_id == obs.seal_id:
         # Not judged again here: the truck left somewhere between its last slow fix (judged
         # already) and this moving one. With sparse reporting that is minutes (a 44-minute break
         # must not count as 46); after a silence the seal's backlog, if it kept one, tells when
         # (judged late, in time order), and the silence itself is signal_lost.
         mem.stop = None
-    if obs.t - float(obs.evidence.get("started_at", obs.t)) >= s.stop_aetr_break_s:
+        if pending.last_t is not None and obs.t - pending.last_t > s.stop_aetr_max_gap_s:
+            seen_until = pending.last_t  # a silence since: it may have been driving, not resting
+    if seen_until - float(obs.evidence.get("started_at", obs.t)) >= s.stop_aetr_break_s:
         mem.seal(obs.seal_id).drive_s = 0.0  # an AETR break taken, wherever it was
     out.append(
         Condition(
@@ -155,8 +158,9 @@ def _drive(fix: FixRecord, t: float, mem: TransitMemory, s: AlertSettings) -> No
         moving = fix.speed_kmh is None or fix.speed_kmh >= MOVING_KMH
         if moving and gap <= s.stop_aetr_max_gap_s:
             seal.drive_s += gap
-        elif moving and seal.drive_lat is not None and seal.drive_lon is not None:
-            # A silence: it was driving if it covered the distance only driving covers.
+        elif gap > s.stop_aetr_max_gap_s and seal.drive_lat is not None and seal.drive_lon is not None:
+            # A silence: it was driving if it covered the distance only driving covers, even when
+            # the fix that ends it finds the truck pulled over.
             km = _km(seal.drive_lat, seal.drive_lon, fix.lat, fix.lon)
             if km / (gap / 3600) >= s.stop_aetr_silent_driving_kmh:
                 seal.drive_s += gap

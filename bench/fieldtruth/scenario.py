@@ -181,6 +181,7 @@ class Track:
 
     def __init__(self, road: Road, t: float, rng: random.Random) -> None:
         self.road, self.t, self.a, self.state = road, t, 0.0, "closed"
+        self.t0 = t  # the release: the motion depends on time since it, never on the wall clock
         self.ts: list[float] = []
         self.al: list[float] = []
         self.off: list[float] = []
@@ -244,6 +245,7 @@ class Builder:
         self.rng = random.Random(seed)
         self.zones: list[Zone] = []
         self.plans: list[Plan] = []
+        self.jams: list[tuple[float, float, float, float]] = []  # x, y, from, until: where trucks stand
         self._gap_order = 0
 
     def build(self, n: int, kinds: list[str] | None = None) -> list[Plan]:
@@ -257,6 +259,7 @@ class Builder:
         jam_members = min(n, 4 * jam_groups)
         violation: list[str | None] = [None] * jam_members + kinds + [None] * (n - jam_members - len(kinds))
         covered_order = {k: 0 for k in OUT_OF_COVERAGE}
+        jam_ends: dict[int, float] = {}
         for i in range(n):
             road = self.roads[i % len(self.roads)]
             jam: tuple[float, float] | None = None
@@ -265,7 +268,13 @@ class Builder:
                 road = self.roads[g % len(self.roads)]
                 released = self.start + 600 + g * 1800 + k * 240
                 jam_start = self.start + 600 + g * 1800 + 3600 * 1.2
-                jam = (jam_start, jam_start + rng.uniform(50 * 60, 75 * 60))
+                # One jam clears for all of them: the head first, each truck behind half a minute
+                # later (drawn for every truck, so the seed's other choices stay what they were).
+                end = jam_ends.setdefault(g, jam_start + rng.uniform(50 * 60, 75 * 60))
+                jam = (jam_start, end + 30 * k)
+                if k == 0:  # from the first truck's release (it may stand there early) until the last leaves
+                    x, y, *_ = road.frame(np.asarray([_jam_along(road)]))
+                    self.jams.append((float(x[0]), float(y[0]), released, end + 30 * 3 + 900))
             else:
                 released = self.start + rng.uniform(0, 2 * 3600)
             kind = violation[i]
@@ -306,7 +315,7 @@ class Builder:
         for _ in range(rng.randint(0, 3)):  # toll, police check, lights: a few minutes
             stops.append((rng.uniform(5000, road.length - 5000), rng.uniform(60, 420), "halt", None))
         stops.sort(key=lambda s: s[0])
-        jam_along = None if jam is None else min(road.length * 0.6, 70_000.0)
+        jam_along = None if jam is None else _jam_along(road)
         if jam_along is not None:  # nothing holds these trucks up before the jam
             stops = [s for s in stops if s[0] > jam_along]
         viol_along = rng.uniform(0.12, 0.35) * road.length if kind not in (None, "overdue") else None
@@ -342,13 +351,19 @@ class Builder:
                 tr.drive(cruise, 180)
                 continue
             if viol_along is not None and tr.a >= viol_along and kind is not None:
-                if any(abs(a.along_m - tr.a) < 4000 for a in road.areas):
-                    viol_along = tr.a + 4000  # not in or next to a stop area, an office or a checkpoint
+                # Where it begins: three minutes further on. Not in or next to a stop area, an
+                # office or a checkpoint; nor a stop where a jam stands (that truck is in the jam,
+                # whatever the plan calls it).
+                ahead = tr.a + cruise * 180
+                if any(abs(a.along_m - ahead) < 4000 for a in road.areas) or (
+                    kind == "stop" and self._jammed(tr, ahead)
+                ):
+                    viol_along = tr.a + 4000
                     continue
                 tr.drive(cruise, 180)
                 viol_along = None if self._violate(plan, tr, kind, cruise, gap_order) else tr.a + 5000
                 continue
-            tr.drive(cruise * (1 + 0.08 * math.sin(tr.t / 600.0)), STEP_S)
+            tr.drive(cruise * (1 + 0.08 * math.sin((tr.t - tr.t0) / 600.0)), STEP_S)
         tr.stand(600, 0.0)  # arrived: standing in the destination office
         plan.t, plan.along, plan.offset = np.asarray(tr.ts), np.asarray(tr.al), np.asarray(tr.off)
         plan.speed, plan.state = np.asarray(tr.sp), tr.st
@@ -365,6 +380,14 @@ class Builder:
             )
         self._coverage(plan)
         return plan
+
+    def _jammed(self, tr: Track, along: float) -> bool:
+        """Whether a jam stands within 4 km of ``along`` now or in the next two hours."""
+        x, y, *_ = tr.road.frame(np.asarray([along]))
+        return any(
+            math.hypot(float(x[0]) - jx, float(y[0]) - jy) < 4000 and since <= tr.t + 2 * 3600 and tr.t <= until
+            for jx, jy, since, until in self.jams
+        )
 
     def _lateral(self, road: Road, area: Area) -> float:
         x0, y0, nx, ny, _ = road.frame(np.asarray([area.along_m]))
@@ -487,6 +510,10 @@ class Builder:
             plan.gaps.append(Gap(start, start + length, order, rng.uniform(20, 180)))
             taken.append((start - 1800, start + length + 1800))
         plan.gaps.sort(key=lambda g: g.start)
+
+
+def _jam_along(road: Road) -> float:
+    return min(road.length * 0.6, 70_000.0)
 
 
 def fixes_of(plan: Plan, rng: random.Random) -> list[tuple[float, dict[str, object]]]:

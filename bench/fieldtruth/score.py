@@ -42,6 +42,8 @@ class Score:
     late: int = 0
     misses: list[str] = field(default_factory=list)
     unexplained: list[str] = field(default_factory=list)
+    missed: list[tuple[Plan, Violation]] = field(default_factory=list)  # for ``explain``
+    unexplained_alerts: list[tuple[Plan, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def fa_per_1000h(self) -> float:
@@ -72,6 +74,7 @@ def score(out: Outcome) -> Score:
                 explained.add(hit["id"])
             else:
                 s.misses.append(f"{v.kind} ({v.covered}) on {p.transit_id} at {v.start:.0f}")
+                s.missed.append((p, v))
             caught[(v.kind, v.covered)].append((v, hit))
         for g in p.gaps:
             silent = g.end - g.start >= SILENCE_S
@@ -101,6 +104,7 @@ def score(out: Outcome) -> Score:
 
             what = f"{a['type']} on {p.transit_id} at {a['first_t']:%H:%M} ({_why(p, a)})"
             s.unexplained.append(what)
+            s.unexplained_alerts.append((p, a))
             if p.violations:
                 s.wrong_type[a["type"]] += 1
             else:
@@ -181,4 +185,37 @@ def report(out: Outcome, s: Score) -> str:
         lines.append("missed: " + "; ".join(s.misses[:20]))
     if s.unexplained:
         lines.append("unexplained alerts: " + "; ".join(s.unexplained[:20]))
+    return "\n".join(lines)
+
+
+def explain(out: Outcome, s: Score) -> str:
+    """Each miss and unexplained alert with its transit's plan and every alert the transit got,
+    times as minutes since release (to read a failure without reopening the database)."""
+    by_transit: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for a in out.alerts:
+        by_transit[a["transit_id"]].append(a)
+    lines: list[str] = []
+    items: list[tuple[str, Plan]] = [(f"MISSED {v.kind} ({v.covered})", p) for p, v in s.missed]
+    items += [(f"UNEXPLAINED {a['type']} #{a['id']}", p) for p, a in s.unexplained_alerts]
+    for head, p in items:
+        r = p.released_at
+
+        def m(t: float, r: float = r) -> str:
+            return f"{(t - r) / 60:+.1f}m"
+
+        lines += ["", f"{head} on {p.transit_id} / {p.seal_id}, route {p.road.code}, every {p.interval_s:.0f} s, "
+                  f"released {r:.0f}, deadline {m(p.deadline)}, last step {m(float(p.t[-1]))}"]  # fmt: skip
+        for v in p.violations:
+            lines.append(f"  violation {v.kind} ({v.covered}) {m(v.start)} .. {m(v.end)} {v.zone}")
+        for g in p.gaps:
+            lines.append(f"  gap {g.order} {m(g.start)} .. {m(g.end)} (delay {g.delay_s:.0f} s)")
+        for start, end, why in p.stops:
+            lines.append(f"  stop {why} {m(start)} .. {m(end)} ({(end - start) / 60:.0f} min)")
+        for a in by_transit.get(p.transit_id, []):
+            ev = {k: v for k, v in (a["evidence"] or {}).items() if k not in ("geometry", "track")}
+            lines.append(
+                f"  alert #{a['id']} {a['type']} {a['severity']} {a['status']} first {m(a['first_t'].timestamp())}"
+                f" last {m(a['last_t'].timestamp())} detected {m(a['detected_at'].timestamp())}"
+                f" late={a['late']} count={a['count']} evidence={ev}"
+            )
     return "\n".join(lines)

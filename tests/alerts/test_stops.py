@@ -13,6 +13,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from shapely.geometry import LineString
 
 from alerts.dedup import MemoryBook
 from alerts.model import Condition, TransitContext, TransitMemory
@@ -22,11 +23,11 @@ from alerts.settings import AlertSettings
 from alerts.stops import StopPolicy
 from customs.corridors import circle_polygon
 from customs.routes import stop_area_polygon
-from geofence import Engine, Observation
+from geofence import Engine, EngineConfig, Observation, TransitSpec
 from geofence.live import store_observations, transit_specs, zone_specs
-from geofence.projection import point_to_lonlat, point_to_metric
+from geofence.projection import point_to_lonlat, point_to_metric, ring_to_metric
 from sealwatch.fixes import FixBatch, FixRecord
-from sealwatch.geography import STOP_AREAS
+from sealwatch.geography import ROUTES, STOP_AREAS, route_lonlat
 from store.fixes import FixWriter
 from store.migrate import storage_mode
 from tests.alerts.conftest import T0, Clock, at, fix, insert_transit, obs, rows
@@ -194,6 +195,51 @@ def test_a_silence_while_driving_counts_towards_the_aetr_break() -> None:
     assert truck.mem.seal(SEAL).drive_s >= 4.3 * 3600
 
 
+def test_a_silence_while_driving_counts_towards_the_aetr_break_when_it_ends_at_a_halt() -> None:
+    """The coverage hole ends where the driver has pulled over for a few minutes: the first fix
+    heard is slow, but the 47 km covered in 40 minutes were driven all the same, and the break
+    he takes at 4.3 hours of driving is his AETR break."""
+    truck = Truck(settings())
+    lat0, lon0 = HERE
+
+    def at_km(km: float) -> tuple[float, float]:
+        return lat0, lon0 + km / (111.32 * 0.766)  # along the parallel at 40°N
+
+    km = 0.0
+    for minute in range(0, 4 * 60 + 20):
+        standing = 100 <= minute < 104
+        if not 60 <= minute < 100:  # minutes 60 to 100: no coverage
+            lat, lon = at_km(km)
+            truck.run([fix(SEAL, minute * MIN, speed=0.0 if standing else 70.0, lat=lat, lon=lon)])
+        km += 0.0 if standing else 70 / 60
+    assert truck.mem.seal(SEAL).drive_s >= 4.2 * 3600
+    start = (4 * 60 + 20) * MIN
+    truck.stand(start, start + 44 * MIN)
+    assert truck.book.alerts == []
+
+
+def test_a_halt_then_a_silence_while_driving_is_no_aetr_break() -> None:
+    """3.5 hours of driving, a 5-minute halt, 40 minutes of silence while driving 47 km, heard
+    standing again: the engine ends the halt there (the truck moved), 46 minutes after it began.
+    That was no 45-minute break, so the break taken at 4.4 hours of driving is the AETR break."""
+    truck = Truck(settings())
+    engine = Engine(EngineConfig())
+    engine.set_transits([TransitSpec(TRANSIT, SEAL, route_lonlat(ROUTES["RBR-BAK"]), 2000.0)])
+    line = LineString(ring_to_metric(route_lonlat(ROUTES["RBR-BAK"])))
+    km, seq = 5.0, 0
+    for minute in range(0, 330):
+        standing = 210 <= minute < 216 or 256 <= minute < 259 or 274 <= minute < 319
+        if not 216 <= minute < 256:  # no coverage in between
+            p = line.interpolate(km * 1000)
+            lon, lat = point_to_lonlat(p.x, p.y)
+            record = fix(SEAL, minute * MIN, seq=seq, lat=lat, lon=lon, speed=0.0 if standing else 70.0)
+            truck.run([record], engine.process(FixBatch.from_records([record])))
+            seq += 1
+        km += 0.0 if standing else 70 / 60
+    assert truck.book.alerts == []
+    assert truck.mem.seal(SEAL).drive_s < 20 * MIN  # the AETR break reset the clock
+
+
 def test_a_break_longer_than_aetr_allows_still_alerts() -> None:
     truck = Truck(settings())
     truck.drive(0, 4.6 * 3600, every_s=120)
@@ -273,6 +319,36 @@ def test_a_jam_in_a_dead_zone_still_holds() -> None:
     assert [sev for _, sev in strict.raised()] == ["warning"]
 
 
+def test_trucks_parked_in_a_rest_area_nearby_are_not_a_jam() -> None:
+    """Six trucks rest in a rest area 900 m up the road; this one stands 40 minutes on the
+    shoulder outside it. They are parked off the road, not congestion: the stop alerts at the
+    route's 15 minutes. Trucks standing in a border-queue area are on the road and still count."""
+    x, y = point_to_metric(HERE[1], HERE[0])
+    rest_lon, rest_lat = point_to_lonlat(x + 900, y)
+    queue_lon, queue_lat = point_to_lonlat(x - 900, y)
+    s = settings()
+
+    def area_policy() -> StopPolicy:
+        policy = StopPolicy(s)
+        policy.set_areas([
+            ("R-TEST", "authorized_stop", "rest_area", 43200.0, circle_polygon(rest_lat, rest_lon, 400)),
+            ("Q-TEST", "authorized_stop", "border_queue", None, circle_polygon(queue_lat, queue_lon, 400)),
+        ])  # fmt: skip
+        return policy
+
+    for where, raised in (((rest_lat, rest_lon), [(27 * MIN, "warning")]), ((queue_lat, queue_lon), [])):
+        truck = Truck(s, area_policy())
+        truck.drive(0, 10 * MIN)
+        started = at(11 * MIN).timestamp()
+        ax, ay = point_to_metric(where[1], where[0])
+        others = [point_to_lonlat(ax + 40 * i, ay - 30 * i) for i in range(6)]  # all inside the area
+        for t in range(int(11 * MIN), int(50 * MIN) + 1, 60):
+            truck.policy.set_slow([(f"AZS-P{i}", at(t).timestamp(), la, lo) for i, (lo, la) in enumerate(others)])
+            o = [obs(SEAL, TRANSIT, "stop_start", t, lat=HERE[0], lon=HERE[1], started_at=started, authorized=False)]
+            truck.run([fix(SEAL, t, speed=0.0, lat=HERE[0], lon=HERE[1])], o if t == 16 * MIN else [])
+        assert truck.raised() == raised, where
+
+
 def test_two_seals_standing_together_are_not_a_jam() -> None:
     truck = Truck(settings())
     truck.drive(0, 10 * MIN)
@@ -346,6 +422,48 @@ async def test_a_jam_raises_nothing_while_a_lone_long_stop_and_nothing_in_the_bo
     # The engine did see every stop: these are judgements, not blind spots.
     stops = rows(migrated_db, "SELECT DISTINCT transit_id FROM observations WHERE kind = 'stop_start'")
     assert {s["transit_id"] for s in stops} == {tr.transit_id for tr in [*jammed, lone, queued]}
+
+
+@pytest.mark.timeout(180)
+async def test_a_seal_silent_through_the_end_of_its_jam_and_heard_standing_elsewhere_is_no_stop(
+    migrated_db: str, service: AlertService
+) -> None:
+    """The seal falls silent in a jam; the jam clears, the truck drives 5 km and pulls over for a
+    few minutes, where the seal is heard again. Both ends of the silence are slow fixes, but they
+    are 5 km apart: the jam stop ended in the silence, and the new stop is minutes long."""
+    jammed = [insert_transit(migrated_db, n) for n in range(1, 4)]
+    ours = insert_transit(migrated_db, 4)
+    pipeline = Pipeline(migrated_db, service)
+    x0, y0 = point_to_metric(HERE[1], HERE[0])
+    try:
+        for minute in range(0, 121):
+            t = minute * MIN
+            records = []
+            for i, tr in enumerate(jammed):  # an hour standing on the same kilometre, then on
+                lat, lon = place(x0, y0, 200 * i, 120 * i)
+                records.append(fix(tr.seal_id, t, lat=lat, lon=lon, speed=0.0 if 10 <= minute < 70 else 60.0))
+            if minute < 40:
+                lat, lon = place(x0, y0, 800, 480)
+                records.append(fix(ours.seal_id, t, lat=lat, lon=lon, speed=0.0 if minute >= 12 else 60.0))
+            elif minute >= 100:  # heard again, 5 km on: standing until minute 108, then driving
+                lat, lon = place(x0, y0, 5_000, 3_000)
+                records.append(fix(ours.seal_id, t, lat=lat, lon=lon, speed=0.0 if minute < 108 else 60.0))
+            await pipeline.minute(records)
+    finally:
+        pipeline.close()
+    assert rows(migrated_db, "SELECT id FROM alerts WHERE type = 'unauthorized_stop'") == []
+    stops = rows(
+        migrated_db,
+        "SELECT kind, extract(epoch FROM t)::float8 AS t FROM observations WHERE transit_id = %s"
+        " AND kind LIKE 'stop%%' ORDER BY t, kind",
+        ours.transit_id,
+    )
+    assert [(s["kind"], s["t"] - T0.timestamp()) for s in stops] == [
+        ("stop_start", 17 * MIN),
+        ("stop_end", 100 * MIN),  # the jam stop, ended where the truck was heard again
+        ("stop_start", 105 * MIN),
+        ("stop_end", 108 * MIN),
+    ]
 
 
 @pytest.mark.timeout(180)

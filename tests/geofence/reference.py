@@ -25,7 +25,8 @@ observations. The rules, in the order they apply to one seal's fixes:
    give checkpoint_enter/checkpoint_exit copies.
 5. Stops: speed = reported, else implied (none for the first fix → moving). Slow = speed <
    stop_speed_kmh. stop_start at the fix where the current slow run spans >= stop_min_seconds;
-   stop_end at the first non-slow fix after it.
+   stop_end at the first non-slow fix after it. A slow fix more than stop_moved_m from the previous
+   plausible fix ends the stop (stop_end there) and begins a new slow run.
 6. Arrival: first plausible fix inside the destination zone, once per transit.
 """
 
@@ -252,11 +253,18 @@ class ReferenceEngine:
         # Stops.
         v = speed if math.isfinite(speed) else implied
         slow = v < cfg.stop_speed_kmh  # NaN compares False: unknown speed is moving
+        moved = slow and seal.prev is not None and math.hypot(x - seal.prev[0], y - seal.prev[1]) > cfg.stop_moved_m
         if slow:
-            if seal.slow_since is None:
+            if seal.slow_since is None or moved:
                 seal.slow_since = t
         else:
             seal.slow_since = None
+        if seal.stopped and moved:
+            seal.stopped = False
+            self._emit(
+                out, seal, "stop_end", t, lat, lon, started_at=seal.stop_started_at,
+                duration_s=t - seal.stop_started_at, authorized=seal.stop_authorized,
+            )  # fmt: skip
         if not seal.stopped and seal.slow_since is not None and t - seal.slow_since >= cfg.stop_min_seconds:
             authorized = any(self.zones[c][0].kind in AUTHORIZED_STOP_KINDS for c in current)
             seal.stopped, seal.stop_started_at, seal.stop_authorized = True, seal.slow_since, authorized

@@ -212,6 +212,36 @@ def test_short_slow_period_is_not_a_stop() -> None:
     assert "stop_start" not in kinds(obs)
 
 
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_a_slow_fix_kilometres_from_the_stop_after_a_silence_ends_it(chunk: int | None) -> None:
+    """Parked 10 minutes, silent 40, then standing 4 km further on: the truck drove in between,
+    so the first stop ended and the new one starts afresh (it is not 55 minutes long)."""
+    tr = stop_track(200_000)
+    tr.t, tr.lat, tr.lon, tr.speed = tr.t[:-3], tr.lat[:-3], tr.lon[:-3], tr.speed[:-3]  # no moving fix
+    back = tr.t[-1] + 40 * 60
+    for i in range(8):  # 7 minutes standing at the new place, then on
+        tr.add(back + 60 * i, 204_000, speed=0.0)
+    tr.add(back + 8 * 60, 205_000)
+    obs, _ = run([tr], chunk=chunk)
+    stops = [o for o in obs if o.kind.startswith("stop_")]
+    assert [(o.kind, o.t) for o in stops] == [
+        ("stop_start", T0 + 600),
+        ("stop_end", back),
+        ("stop_start", back + 300),
+        ("stop_end", back + 480),
+    ]
+    assert stops[2].evidence["started_at"] == back and stops[3].evidence["duration_s"] == 480
+
+
+def test_gps_scatter_of_a_parked_truck_does_not_end_its_stop() -> None:
+    tr = stop_track(200_000, minutes=20)
+    for i in (8, 9, 14):  # multipath: fixes a few hundred metres off, and back
+        lat, lon = at(200_000 + 300, 250 if i == 9 else -150)
+        tr.lat[5 + i], tr.lon[5 + i] = lat, lon
+    obs, _ = run([tr])
+    assert kinds(obs) == ["stop_start", "stop_end"]
+
+
 def test_missing_speed_uses_implied_speed() -> None:
     tr = stop_track(200_000)
     tr.speed = [math.nan] * len(tr.t)  # no reported speed: parked fixes imply 0 km/h

@@ -92,12 +92,16 @@ def track(draw: st.DrawFn, line: LineString, width: float, t0: float) -> list[tu
     along = draw(st.floats(0, line.length / 2))
     offset = draw(st.floats(-width, width))
     for _ in range(draw(st.integers(1, 45))):
-        mode = draw(st.sampled_from(["drive", "drive", "drive", "stop", "deviate", "glitch", "gap", "same_t"]))
+        mode = draw(st.sampled_from(["drive", "drive", "drive", "stop", "deviate", "glitch", "gap", "same_t", "moved"]))
         dt = draw(st.floats(5, 120))
         speed = draw(st.floats(20, 110))
         if mode == "stop":
             speed = draw(st.floats(0, 2.5))
             dt = draw(st.floats(30, 200))
+        elif mode == "moved":  # silent while it drove on, standing again when heard from
+            speed = draw(st.floats(0, 2.5))
+            dt = draw(st.floats(300, 3_000))
+            along += draw(st.floats(300, 5_000))
         elif mode == "gap":
             dt = draw(st.floats(300, 3_000))
         elif mode == "same_t":
