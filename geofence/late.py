@@ -5,8 +5,8 @@ position first and the backlog a moment later. The live engine drops fixes older
 last accepted one (its state has moved on), so a backlog would never be judged. Instead, a seal
 that receives late fixes is judged again from storage: a fresh engine with the same transit and
 zones runs over the seal's stored fixes (the judging window) in time order, which is what in-order
-delivery would have produced. What that run finds after ``since`` (the fix before the earliest
-late one: a crossing between two fixes is interpolated in that interval) replaces what the live
+delivery would have produced. What that run finds after ``since`` (the last plausible fix before the
+earliest late one: a crossing between two fixes is interpolated in that interval) replaces what the live
 engine had found there, and the live engine continues from the fresh engine's state, which ends at
 the same newest fix: nothing moves backward, and later fixes are judged as in-order delivery
 would judge them. The live path stays vectorized; this path runs only for seals with late fixes.
@@ -57,6 +57,9 @@ def rejudge(
     fresh.set_transits([spec])
     ordered = in_time_order([r for r in records if r.seal_id == seal_id and r.t.timestamp() >= window_start])
     observations = fresh.process(FixBatch.from_records(ordered)) if ordered else []
-    before = [r.t.timestamp() for r in ordered if r.t.timestamp() < late_t]
+    # A crossing is interpolated from the seal's last plausible fix: a GPS jump just before the late
+    # fix starts no segment, so the replaced interval begins at the plausible fix before it.
+    jumps = {o.t for o in observations if o.kind == "jump"}
+    before = [r.t.timestamp() for r in ordered if r.t.timestamp() < late_t and r.t.timestamp() not in jumps]
     since = max(before) if before else window_start
     return Rejudged(seal_id, spec.transit_id, late_t, since, ordered, observations, []), fresh
