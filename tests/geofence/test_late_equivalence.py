@@ -23,7 +23,7 @@ from geofence import Engine
 from geofence.late import rejudge
 from geofence.model import EngineConfig, Observation, TransitSpec, ZoneSpec
 from sealwatch.fixes import FixBatch, FixRecord
-from tests.geofence.reference import ReferenceEngine, assert_same_observations
+from tests.geofence.reference import ReferenceEngine, assert_same_observations, make_batch
 from tests.geofence.test_equivalence import Scenario, scenarios
 
 Key = tuple[str, str, float, str]
@@ -171,3 +171,23 @@ def test_late_fix_never_moves_the_live_state_backward(_: None) -> None:
     assert d.engine.last_t("S1") == t0 + 600
     state = d.engine._state
     assert math.isclose(float(state.plon[0]), 47.1) and float(state.pt[0]) == t0 + 600
+
+
+def test_a_late_fix_after_a_gps_jump_reinterpolates_the_crossing_from_before_the_jump() -> None:
+    """A (plausible), J (a jump), C (live), then B late between J and C. In time order the zone is
+    crossed on A→B, before J's time; live it was crossed on A→C. The crossing before J must be
+    judged again too: a jump starts no segment."""
+    t0 = 1_750_000_000.0
+    lon = 46.5
+    transit = TransitSpec("T0", "S0", [(lon, 41.10), (lon, 41.25)], 2_000.0)
+    zone = ZoneSpec("Z0", "customs_office", [(lon - 0.0005, 41.152), (lon + 0.0005, 41.152),
+                                              (lon + 0.0005, 41.153), (lon - 0.0005, 41.153)])  # fmt: skip
+    # A, J (10 km away in 30 s), B, C in time order.
+    fixes = make_batch(
+        ["S0"] * 4, [t0, t0 + 30, t0 + 60, t0 + 300], [41.150, 41.190, 41.155, 41.160], [lon, 46.6, lon, lon]
+    )
+    sc = Scenario(EngineConfig(), [transit], [zone], [fixes], frozenset())
+    delivery = _check(sc, [0, 1, 3, 2], [1, 2, 3])  # B arrives last, each fix on its own
+    assert delivery.rejudged == 1
+    enters = [o.t for o in delivery.observations() if o.kind == "zone_enter"]
+    assert len(enters) == 1 and t0 < enters[0] < t0 + 30, enters
