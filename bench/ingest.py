@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
@@ -19,6 +20,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
@@ -116,6 +118,13 @@ class Recorder:
             return 0.0
         last_late = max(late)
         return last_late - drop_at if last_late < max(self.fix_times) - 1.0 else None
+
+    def p99_by_window(self, start: float, width: float) -> list[float]:
+        """Publish→commit p99 (s) of the fixes published in each ``width``-second window from ``start``."""
+        windows: dict[int, list[float]] = {}
+        for t, lat in zip(self.fix_times, self.latencies, strict=True):
+            windows.setdefault(int((t - start) // width), []).append(lat)
+        return [sorted(v)[max(int(len(v) * 0.99) - 1, 0)] for _, v in sorted(windows.items())]
 
     def report(self, name: str, offered: float, seconds: float) -> dict[str, float]:
         stored = sum(n for _, n in self.commits)
@@ -293,25 +302,31 @@ def main() -> None:
     )
     results: list[dict[str, float]] = []
     naive: list[dict[str, float]] = []
+    for rate in rates:
+        with scratch_database(admin) as url, fresh_broker() as broker:
+            prepare(url)
+            pid = broker.process.pid if broker.process else None
+            recorder, rss = asyncio.run(run_sealwatch(url, broker.url, [(rate, args.seconds)], pid))
+        results.append({**recorder.report(SEALWATCH, rate, args.seconds), "rss_mb": rss})
+        print(f"  {'':<34} peak RSS {rss:.0f} MB")
+        if not args.no_peer:
+            with scratch_database(admin) as url, fresh_broker() as broker:
+                prepare(url)
+                naive.append(run_naive(url, broker.url, rate, args.seconds))
+    summarize(results, naive)
+    if not args.no_recovery and results:
+        peak = max(r.get("rate", 0.0) for r in results)
+        recovery(admin, max(rates), peak, args.seconds)
+
+
+@contextlib.contextmanager
+def fresh_broker() -> Iterator[Mosquitto]:
+    """A Mosquitto of its own for each run: the consumers' persistent sessions outlive them, and
+    a broker reused across runs would go on queueing every later message for each of them."""
     with tempfile.TemporaryDirectory() as tmp:
         broker = Mosquitto(data_dir=Path(tmp), extra_config=os.environ.get("BENCH_MOSQUITTO_EXTRA", "")).start()
         try:
-            for rate in rates:
-                with scratch_database(admin) as url:
-                    prepare(url)
-                    schedule = [(rate, args.seconds)]
-                    pid = broker.process.pid if broker.process else None
-                    recorder, rss = asyncio.run(run_sealwatch(url, broker.url, schedule, pid))
-                results.append({**recorder.report(SEALWATCH, rate, args.seconds), "rss_mb": rss})
-                print(f"  {'':<34} peak RSS {rss:.0f} MB")
-                if not args.no_peer:
-                    with scratch_database(admin) as url:
-                        prepare(url)
-                        naive.append(run_naive(url, broker.url, rate, args.seconds))
-            summarize(results, naive)
-            if not args.no_recovery and results:
-                peak = max(r.get("rate", 0.0) for r in results)
-                recovery(admin, broker.url, max(rates), peak, args.seconds)
+            yield broker
         finally:
             broker.stop()
 
@@ -360,7 +375,7 @@ def summarize(results: list[dict[str, float]], naive: list[dict[str, float]]) ->
         )
 
 
-def recovery(admin: str, mqtt_url: str, high: float, peak: float, seconds: float) -> None:
+def recovery(admin: str, high: float, peak: float, seconds: float) -> None:
     """Overload, then half the peak: how soon is every fix committed within 1 s again?
 
     ``seconds`` at ``high`` leave about (high - peak) x seconds fixes queued; at half the peak they
@@ -371,9 +386,9 @@ def recovery(admin: str, mqtt_url: str, high: float, peak: float, seconds: float
     backlog = max(high - peak, 0.0) * seconds
     drain_s = backlog / max(peak - low, 1.0)
     low_s = max(seconds * 4, 2 * drain_s + 10)
-    with scratch_database(admin) as url:
+    with scratch_database(admin) as url, fresh_broker() as broker:
         prepare(url)
-        recorder, rss = asyncio.run(run_sealwatch(url, mqtt_url, [(high, seconds), (low, low_s)]))
+        recorder, rss = asyncio.run(run_sealwatch(url, broker.url, [(high, seconds), (low, low_s)]))
     drop_at = min(recorder.fix_times) + seconds if recorder.fix_times else 0.0
     after = recorder.recovered_after(drop_at)
     stored = sum(n for _, n in recorder.commits)
@@ -389,6 +404,8 @@ def recovery(admin: str, mqtt_url: str, high: float, peak: float, seconds: float
         )
         + f"; peak RSS {rss:.0f} MB"
     )
+    start = min(recorder.fix_times, default=0.0)
+    print("  p99 by 10 s of publishing: " + " ".join(f"{p:.1f}" for p in recorder.p99_by_window(start, 10.0)) + " s")
 
 
 def _ensure_today(url: str) -> None:
