@@ -142,6 +142,7 @@ class PartitionedWorker(Worker):
         self.leases: dict[int, _Lease] = {}
         self.epochs: dict[int, int] = {}  # read by the write thread
         self._taken: dict[int, int] = {}  # partition → highest stream seq taken into a batch
+        self._rereads = 0
         self._room = asyncio.Event()
         self._room.set()
         self._nc: NATS | None = None
@@ -311,9 +312,9 @@ class PartitionedWorker(Worker):
             ):
                 pass
 
-    def _consumer_config(self, partition: int, epoch: int, written_seq: int) -> ConsumerConfig:
+    def _consumer_config(self, partition: int, epoch: int, written_seq: int, suffix: str = "") -> ConsumerConfig:
         return ConsumerConfig(
-            durable_name=f"{CONSUMER_PREFIX}{partition}-e{epoch}",
+            durable_name=f"{CONSUMER_PREFIX}{partition}-e{epoch}{suffix}",
             filter_subject=filter_subject(partition, self.partitions),
             ack_policy=AckPolicy.ALL,
             ack_wait=ACK_WAIT_S,
@@ -552,23 +553,37 @@ class PartitionedWorker(Worker):
     async def _fetch(self, p: int, durable: str) -> None:
         """Read one partition with long pull requests on its consumer, each message handed to
         ingest as it arrives. (The client library's ``fetch`` starts a task and a timer per
-        message and a request per call: at a few thousand fixes/s that was a fifth of a worker.)"""
+        message and a request per call: at a few thousand fixes/s that was a fifth of a worker.)
+
+        Deliveries are numbered per consumer without gaps. A gap means deliveries were lost on
+        the way (a broker node died with them in flight, or a consumer's new leader resumed past
+        them); acknowledging what follows would acknowledge them too (ack policy "all"), so the
+        partition is read again from a new consumer starting after the last message taken."""
         nc = self._nc
         assert nc is not None
         done = asyncio.Event()
         received = 0
         taken = self._taken.get(p, 0)
+        delivered = 0  # the consumer's delivery number of the last message taken
+        gap = False
 
         async def arrived(msg: Msg) -> None:
-            nonlocal received, taken
+            nonlocal received, taken, delivered, gap
             if msg.headers and msg.headers.get(STATUS_HEADER):
                 if msg.headers[STATUS_HEADER] != "100":  # not a heartbeat: the request is over
                     done.set()
                 return
+            consumer, seq, number = _delivery(msg)
+            if consumer != durable or gap:
+                return  # from a consumer this partition has left, or past a gap it will reread
             received += 1
             if received >= FETCH_BATCH:
                 done.set()
-            seq = _stream_seq(msg)
+            if delivered and number != delivered + 1:
+                gap = True
+                done.set()
+                return
+            delivered = number
             if seq <= taken:
                 return  # redelivered (ack wait ran out) while already in a batch
             taken = self._taken[p] = seq
@@ -581,6 +596,9 @@ class PartitionedWorker(Worker):
         request = orjson.dumps({"batch": FETCH_BATCH, "expires": int(PULL_EXPIRES_S * 1e9)})
         try:
             while True:
+                if gap:
+                    durable = await self._reread(p, durable, taken)
+                    delivered, gap = 0, False
                 await self._room.wait()
                 done.clear()
                 received = 0
@@ -596,6 +614,26 @@ class PartitionedWorker(Worker):
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await subscription.unsubscribe()
+
+    async def _reread(self, p: int, durable: str, taken: int) -> str:
+        """A new consumer for partition ``p`` starting after stream seq ``taken``, the old one
+        deleted; retried until the broker creates it (a degraded cluster elects leaders first)."""
+        assert self._nc is not None
+        js = self._nc.jetstream(timeout=CONSUMER_TIMEOUT_S)
+        self._rereads += 1
+        config = self._consumer_config(p, self.epochs.get(p, 0), taken, f"-r{self._rereads}")
+        assert config.durable_name is not None
+        log.warning("deliveries lost on the way; rereading the partition", partition=p, after_seq=taken)
+        while True:
+            try:
+                await js.add_consumer(MQTT_STREAM, config)
+                break
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("cannot create the consumer yet; retrying", partition=p, error=repr(exc))
+                await asyncio.sleep(1.0)
+        with contextlib.suppress(NotFoundError, nats.errors.Error, TimeoutError):
+            await js.delete_consumer(MQTT_STREAM, durable)
+        return config.durable_name
 
     def _committed(self, batch: _Pending) -> None:
         if len(self._pending.records) < self.settings.ingest_queue_max:
@@ -642,10 +680,12 @@ async def _value(kv: KeyValue, key: str) -> str | None:
     return entry.value.decode() if entry.value else None
 
 
-def _stream_seq(msg: Msg) -> int:
+def _delivery(msg: Msg) -> tuple[str, int, int]:
+    """The consumer, stream seq and consumer delivery number of a message."""
     # The ack subject $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
-    # holds it; splitting it is several times cheaper than ``msg.metadata`` on every message.
+    # holds them; splitting it is several times cheaper than ``msg.metadata`` on every message.
     tokens = (msg.reply or "").split(".")
     if len(tokens) == 9:
-        return int(tokens[5])
-    return int(msg.metadata.sequence.stream)  # the longer form, with domain and account
+        return tokens[3], int(tokens[5]), int(tokens[6])
+    meta = msg.metadata  # the longer form, with domain and account
+    return meta.consumer or "", int(meta.sequence.stream), int(meta.sequence.consumer)

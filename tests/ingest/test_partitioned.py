@@ -269,6 +269,46 @@ async def test_a_broker_node_killed_mid_stream_loses_and_repeats_nothing(migrate
             node.stop()
 
 
+@pytest.mark.timeout(300)
+async def test_deliveries_lost_on_the_way_are_read_again(
+    migrated_db: str, nats_node: NatsServer, tmp_path: Path
+) -> None:
+    """Deliveries that never reach the worker (a broker node dying with them in flight) leave a
+    gap in a consumer's delivery numbers. Acknowledging what follows would acknowledge them too
+    (ack policy "all"): the worker must read the partition again from after what it took. Here
+    another client pulls a few messages off every partition's consumer mid-stream and never
+    acknowledges them, which is what the worker sees when deliveries are lost."""
+    plans = await asyncio.to_thread(faulty_fleet, migrated_db, 33)
+    workers = Workers(migrated_db, [nats_node.url], nats_node.mqtt_url, tmp_path)
+    workers.start(1)
+    nc = await nats.connect(nats_node.url)
+    stolen: list[str] = []
+
+    async def took(msg: Any) -> None:
+        if msg.reply and msg.reply.startswith("$JS.ACK."):
+            stolen.append(msg.reply)
+
+    inbox = nc.new_inbox()
+    await nc.subscribe(inbox, cb=took)
+    try:
+        await wait_until(lambda: len(owners(migrated_db)) == PARTITIONS + 1, 60, "the worker owning every partition")
+
+        async def steal(elapsed: float) -> None:
+            if elapsed >= 8 and not stolen:
+                for consumer in await nc.jetstream().consumers_info(MQTT_STREAM):
+                    request = b'{"batch": 2, "expires": 3000000000}'
+                    await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{MQTT_STREAM}.{consumer.name}", request, reply=inbox)
+
+        result = await run_fleet_through(migrated_db, nats_node.mqtt_url, workers, plans, steal)
+        assert len(stolen) >= 4, "the thief should have taken deliveries from several partitions"
+        assert_everything_once(migrated_db, result)
+        log = (tmp_path / "worker-0.log").read_text(errors="replace")
+        assert "rereading the partition" in log
+    finally:
+        await nc.close()
+        workers.stop()
+
+
 # -- stopping without a broker ----------------------------------------------------------------
 
 
