@@ -20,7 +20,8 @@ A dead worker's leases expire and the survivors take its partitions over. Taking
    ``ingest_positions.written_seq`` (written in each batch's transaction) replaces the old one.
 
 A batch is acknowledged to the broker after it is committed; messages of a partition arrive in
-order and a redelivered one below what was taken is skipped.
+order and a redelivered one below what was taken is skipped. Deliveries lost on the way (a gap
+in the consumer's delivery numbers) are read again from a new consumer, never acknowledged past.
 
 Stopping does not wait on a broker that is gone: what is pending is committed and judged, the
 leases are handed back if the broker answers within ``GIVE_UP_S`` and otherwise expire.
