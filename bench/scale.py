@@ -128,7 +128,11 @@ def start_publisher(
     return proc, out, start
 
 
-def run_steps(base: str, setup: Setup, plans: list[SealPlan], steps: list[stepped.Step], partitions: int) -> float:
+def run_steps(
+    base: str, setup: Setup, plans: list[SealPlan], steps: list[stepped.Step], partitions: int
+) -> tuple[float, float]:
+    """Returns the rate sustained before the first step missed, and the highest step sustained
+    (above a step missed by a passing stall, a higher one can still be carried)."""
     plans = stepped.faulty_plans(plans, steps)
     metrics = tempfile.mkdtemp(prefix="sw-bench-metrics-")
     with scratch_database(template=base) as url, brokers(setup.cluster) as nodes:
@@ -155,8 +159,13 @@ def run_steps(base: str, setup: Setup, plans: list[SealPlan], steps: list[steppe
     spent = cpu.usage(before, after, labels)
     print(f"  {cpu.describe(spent, seconds)}")
     print(stepped.describe_stages(stages, seconds, spent.get("ingest workers", 0.0)))
-    print(f"  sustained: {best:,.0f} fixes/s with publish → alert p99 < 1 s")
-    return best
+    highest = max((r.step.rate for r in results if r.sustained), default=0.0)
+    missed = [f"{r.step.rate:,.0f}" for r in results if not r.sustained and r.step.rate < highest]
+    print(
+        f"  sustained: {best:,.0f} fixes/s with publish → alert p99 < 1 s before the first step missed; "
+        f"highest step sustained {highest:,.0f}" + (f" (missed below it: {', '.join(missed)})" if missed else "")
+    )
+    return best, highest
 
 
 def run_failover(base: str, setup: Setup, plans: list[SealPlan], rate: float, seconds: float, partitions: int) -> None:
@@ -283,13 +292,14 @@ def main() -> None:
             for s in setups:
                 if s.workers > 1 or s.cluster:
                     run_failover(base, s, plans, args.failover_rate, args.failover_seconds, partitions)
-    print("\nsummary: sustained fixes/s with publish → alert p99 < 1 s")
-    for name, rate in sustained.items():
-        print(f"  {name:<36} {rate:>8,.0f}")
+    print("\nsummary: fixes/s with publish → alert p99 < 1 s, before the first step missed / highest step")
+    for name, (first, highest) in sustained.items():
+        print(f"  {name:<36} {first:>8,.0f} / {highest:>8,.0f}")
     one, two = sustained.get("1 worker"), sustained.get("2 workers")
     if one and two:
-        ratio = two / one
-        print(f"  2 workers / 1 worker = {ratio:.2f}x  [floor 1.3x: {'met' if ratio >= 1.3 else 'NOT met'}]")
+        for what, k in (("before the first miss", 0), ("highest step", 1)):
+            ratio = two[k] / one[k] if one[k] else 0.0
+            print(f"  2 workers / 1 worker, {what}: {ratio:.2f}x  [floor 1.3x: {'met' if ratio >= 1.3 else 'NOT met'}]")
 
 
 if __name__ == "__main__":
