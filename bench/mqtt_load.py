@@ -83,14 +83,20 @@ class BulkPublisher:
         return self.sent - self.in_flight()
 
     def send(self, packets: list[bytes]) -> None:
-        with self._acks_lock:
-            for packet in packets:
-                self._unacked[packet_id_of(packet)] = packet
-        sock = self.sock
-        try:
-            sock.sendall(b"".join(packets))
-        except OSError:
-            self._reconnect(sock)  # sends them again with everything else unacknowledged
+        # Under the connection lock: a reconnect either resends these (they are unacknowledged
+        # when it looks) or comes after them, never between their recording and their sending.
+        failed = None
+        with self._conn_lock:
+            with self._acks_lock:
+                for packet in packets:
+                    self._unacked[packet_id_of(packet)] = packet
+            sock = self.sock
+            try:
+                sock.sendall(b"".join(packets))
+            except OSError:
+                failed = sock
+        if failed is not None:
+            self._reconnect(failed)  # sends them again with everything else unacknowledged
         self.sent += len(packets)
 
     def in_flight(self) -> int:
@@ -117,8 +123,9 @@ class BulkPublisher:
             sent(i, due, sent_at)
             i = due
 
-    def close(self, drain_s: float = 30.0) -> None:
-        """Wait up to ``drain_s`` for the outstanding PUBACKs, then disconnect."""
+    def close(self, drain_s: float = 30.0) -> int:
+        """Wait up to ``drain_s`` for the outstanding PUBACKs, then disconnect; returns how many
+        messages the broker never acknowledged (a seal would still hold them)."""
         deadline = time.time() + drain_s
         while self.in_flight() and time.time() < deadline:
             time.sleep(0.05)
@@ -126,6 +133,7 @@ class BulkPublisher:
         with contextlib.suppress(OSError):
             self.sock.sendall(b"\xe0\x00")  # DISCONNECT
         self.sock.close()
+        return self.in_flight()
 
     def _connect(self, host: str, port: int) -> socket.socket:
         sock = socket.create_connection((host, port), timeout=5)

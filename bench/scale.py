@@ -226,7 +226,8 @@ def run_failover(base: str, setup: Setup, plans: list[SealPlan], rate: float, se
     if dead:
         print(f"  partitions owned again after: {taken:.1f} s" if taken is not None else "  partitions NOT taken over")
     print(
-        f"  fixes published {report['messages']:,}, stored {distinct:,}: lost {report['messages'] - distinct:,},"
+        f"  fixes published {report['messages']:,} (never acknowledged by the broker {report['unacknowledged']:,}),"
+        f" stored {distinct:,}: lost {report['messages'] - distinct:,},"
         f" stored twice {total - distinct:,}; left unjudged {unjudged}"
     )
     print(

@@ -180,10 +180,10 @@ def publisher(mqtt_url: str, plans: list[SealPlan], steps: list[Step], start: fl
             published_at[stream.first_faulty[faulty[k]]] = now
         i = j
         sent_at.append((time.time(), i))
-    for client in clients:
-        client.close()
+    unacknowledged = sum(client.close() for client in clients)
     out.put(
         {
+            "unacknowledged": unacknowledged,
             "published_at": published_at,
             "scheduled": {f: stream.due[k] for k, f in stream.first_faulty.items()},
             "per_step": stream.per_step,
