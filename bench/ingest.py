@@ -124,7 +124,7 @@ class Recorder:
         windows: dict[int, list[float]] = {}
         for t, lat in zip(self.fix_times, self.latencies, strict=True):
             windows.setdefault(int((t - start) // width), []).append(lat)
-        return [sorted(v)[max(int(len(v) * 0.99) - 1, 0)] for _, v in sorted(windows.items())]
+        return [_p99(sorted(v)) for _, v in sorted(windows.items())]
 
     def report(self, name: str, offered: float, seconds: float) -> dict[str, float]:
         stored = sum(n for _, n in self.commits)
@@ -137,7 +137,7 @@ class Recorder:
             "stored": stored,
             "rate": stored / span if span else 0.0,
             "p50": statistics.median(lat),
-            "p99": lat[int(len(lat) * 0.99) - 1],
+            "p99": _p99(lat),
             "max": lat[-1],
             # CPU per stored fix: whether ingest itself works harder past saturation, or only gets
             # less of the machine (the load generator and the broker take more at a higher offer).
@@ -152,6 +152,10 @@ class Recorder:
             + (f", broker {result['broker_cpu_ms_per_1000']:.0f} ms" if self.broker_cpu_s else "")
         )
         return result
+
+
+def _p99(ordered: list[float]) -> float:
+    return ordered[max(int(len(ordered) * 0.99) - 1, 0)]
 
 
 def _provision(url: str) -> dict[str, SigningKey]:

@@ -159,11 +159,11 @@ def run_steps(
     spent = cpu.usage(before, after, labels)
     print(f"  {cpu.describe(spent, seconds)}")
     print(stepped.describe_stages(stages, seconds, spent.get("ingest workers", 0.0)))
-    highest = max((r.step.rate for r in results if r.sustained), default=0.0)
-    missed = [f"{r.step.rate:,.0f}" for r in results if not r.sustained and r.step.rate < highest]
+    highest, missed = stepped.highest_sustained(results)
     print(
         f"  sustained: {best:,.0f} fixes/s with publish → alert p99 < 1 s before the first step missed; "
-        f"highest step sustained {highest:,.0f}" + (f" (missed below it: {', '.join(missed)})" if missed else "")
+        f"highest step sustained {highest:,.0f}"
+        + (f" (missed below it: {', '.join(f'{m:,.0f}' for m in missed)})" if missed else "")
     )
     return best, highest
 

@@ -278,6 +278,12 @@ def sustained(results: list[StepResult]) -> float:
     return best
 
 
+def highest_sustained(results: list[StepResult]) -> tuple[float, list[float]]:
+    """The highest step rate sustained, and the steps below it that were not (a passing stall)."""
+    highest = max((r.step.rate for r in results if r.sustained), default=0.0)
+    return highest, [r.step.rate for r in results if not r.sustained and r.step.rate < highest]
+
+
 def table(results: list[StepResult]) -> str:
     lines = [
         "  offered/s  published/s  stored/expected   lag p99   faults  alert p50 / p99     sustained",

@@ -438,14 +438,11 @@ class PartitionedWorker(Worker):
                 log.error("stored position beyond the broker's stream (reset?); reading all it has", partition=p)
                 position = 0
             config = self._consumer_config(p, revision, position)
-            assert config.durable_name is not None
-            await js.add_consumer(MQTT_STREAM, config)
-            for name in consumers:  # the old owner's (or a failed try's): messages up to the position are stored
-                if name.startswith(f"{CONSUMER_PREFIX}{p}-") and name != config.durable_name:
-                    with contextlib.suppress(NotFoundError, nats.errors.Error, TimeoutError):
-                        await js.delete_consumer(MQTT_STREAM, name)
+            # The old owner's (or a failed try's) go: messages up to the position are stored.
+            stale = [n for n in consumers if n.startswith(f"{CONSUMER_PREFIX}{p}-")]
+            durable = await _switch_consumer(js, config, stale)
             self._taken[p] = position
-            self.leases[p].fetcher = asyncio.create_task(self._fetch(p, config.durable_name), name=f"ingest-p{p}")
+            self.leases[p].fetcher = asyncio.create_task(self._fetch(p, durable), name=f"ingest-p{p}")
 
         # Concurrently, and each on its own: in a degraded cluster every consumer waits for its own
         # leader election, and one that times out must not cost the others their takeover.
@@ -623,18 +620,13 @@ class PartitionedWorker(Worker):
         js = self._nc.jetstream(timeout=CONSUMER_TIMEOUT_S)
         self._rereads += 1
         config = self._consumer_config(p, self.epochs.get(p, 0), taken, f"-r{self._rereads}")
-        assert config.durable_name is not None
         log.warning("deliveries lost on the way; rereading the partition", partition=p, after_seq=taken)
         while True:
             try:
-                await js.add_consumer(MQTT_STREAM, config)
-                break
+                return await _switch_consumer(js, config, [durable])
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("cannot create the consumer yet; retrying", partition=p, error=repr(exc))
                 await asyncio.sleep(1.0)
-        with contextlib.suppress(NotFoundError, nats.errors.Error, TimeoutError):
-            await js.delete_consumer(MQTT_STREAM, durable)
-        return config.durable_name
 
     def _committed(self, batch: _Pending) -> None:
         if len(self._pending.records) < self.settings.ingest_queue_max:
@@ -671,6 +663,17 @@ class PartitionedWorker(Worker):
                                                                                      EXCLUDED.written_seq)""",
                     (kept, [top[p] for p in kept]),
                 )
+
+
+async def _switch_consumer(js: JetStreamContext, config: ConsumerConfig, old: list[str]) -> str:
+    """Create a partition's consumer, then delete the ``old`` ones (best effort); returns its name."""
+    assert config.durable_name is not None
+    await js.add_consumer(MQTT_STREAM, config)
+    for name in old:
+        if name != config.durable_name:
+            with contextlib.suppress(NotFoundError, nats.errors.Error, TimeoutError):
+                await js.delete_consumer(MQTT_STREAM, name)
+    return config.durable_name
 
 
 async def _value(kv: KeyValue, key: str) -> str | None:

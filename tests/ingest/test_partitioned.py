@@ -283,6 +283,7 @@ async def test_deliveries_lost_on_the_way_are_read_again(
     workers.start(1)
     nc = await nats.connect(nats_node.url)
     stolen: list[str] = []
+    asked: list[float] = []
 
     async def took(msg: Any) -> None:
         if msg.reply and msg.reply.startswith("$JS.ACK."):
@@ -294,7 +295,8 @@ async def test_deliveries_lost_on_the_way_are_read_again(
         await wait_until(lambda: len(owners(migrated_db)) == PARTITIONS + 1, 60, "the worker owning every partition")
 
         async def steal(elapsed: float) -> None:
-            if elapsed >= 8 and not stolen:
+            if elapsed >= 8 and not asked:
+                asked.append(elapsed)
                 for consumer in await nc.jetstream().consumers_info(MQTT_STREAM):
                     request = b'{"batch": 2, "expires": 3000000000}'
                     await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{MQTT_STREAM}.{consumer.name}", request, reply=inbox)
