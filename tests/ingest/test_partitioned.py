@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -32,7 +33,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.stepped import Step, build, with_faults
-from ingest.partitioned import MQTT_STREAM, partition_of, topic_of
+from ingest.partitioned import MQTT_STREAM, PULL_EXPIRES_S, partition_of, topic_of
 from launcher.demo import release_fleet
 from launcher.servers import NatsServer, nats_cluster
 from sealwatch.config import mqtt_host_port
@@ -73,6 +74,35 @@ async def test_the_broker_puts_each_seal_in_the_partition_ingest_computes(nats_n
         assert topic_of(subject) == f"seals/{seal}/telemetry"
     assert len({partition_of(s, PARTITIONS) for s in seals}) == PARTITIONS
     assert topic_of("$MQTT.msgs.seals.x.y") == "seals/x/y"
+
+
+async def test_each_partition_is_asked_again_before_its_pull_request_expires(
+    migrated_db: str, nats_node: NatsServer, tmp_path: Path
+) -> None:
+    """NATS 2.9 drops an expired pull request without the 408 status whenever a message, not its
+    expiry timer, finds it first. A worker that asks again only on the 408 leaves the partition
+    unread until its own timeout (publish → receive p99 near 1 s under load). So each partition's
+    next request must reach the broker while the last one is still alive."""
+    workers = Workers(migrated_db, [nats_node.url], nats_node.mqtt_url, tmp_path)
+    workers.start(1)
+    nc = await nats.connect(nats_node.url)
+    asked: dict[str, list[float]] = {}
+
+    async def request(msg: Any) -> None:
+        asked.setdefault(msg.subject.rsplit(".", 1)[-1], []).append(time.monotonic())
+
+    try:
+        await wait_until(lambda: len(owners(migrated_db)) == PARTITIONS + 1, 60, "the worker owning every partition")
+        await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{MQTT_STREAM}.*", cb=request)
+        await asyncio.sleep(3 * PULL_EXPIRES_S + 0.5)
+    finally:
+        await nc.close()
+        workers.stop()
+    assert len(asked) == PARTITIONS + 1, sorted(asked)
+    for consumer, times in asked.items():
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert len(gaps) >= 2, (consumer, times)
+        assert max(gaps) < PULL_EXPIRES_S, f"{consumer} went {max(gaps):.2f} s between pull requests"
 
 
 # -- failover ----------------------------------------------------------------------------------
