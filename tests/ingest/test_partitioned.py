@@ -32,6 +32,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.mqtt_load import BulkPublisher, publish_packet
 from bench.stepped import Step, build, with_faults
 from ingest.partitioned import MQTT_STREAM, PULL_EXPIRES_S, partition_of, topic_of
 from launcher.demo import release_fleet
@@ -103,6 +104,45 @@ async def test_each_partition_is_asked_again_before_its_pull_request_expires(
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(gaps) >= 2, (consumer, times)
         assert max(gaps) < PULL_EXPIRES_S, f"{consumer} went {max(gaps):.2f} s between pull requests"
+
+
+def publish_backlog(mqtt_url: str, messages: list[tuple[str, bytes]]) -> None:
+    """Publish QoS 1 as fast as the broker acknowledges (paho's queue refuses this many)."""
+    publisher = BulkPublisher(*mqtt_host_port(mqtt_url), f"backlog-{uuid.uuid4().hex[:6]}")
+    chunk = 10_000
+    for i in range(0, len(messages), chunk):
+        while publisher.in_flight() > BulkPublisher.MAX_IN_FLIGHT - chunk:
+            time.sleep(0.01)
+        part = messages[i : i + chunk]
+        publisher.send([publish_packet(t, m, k % 65535 + 1) for k, (t, m) in enumerate(part, start=i)])
+    assert publisher.close() == 0, "the broker acknowledged every message"
+
+
+@pytest.mark.timeout(300)
+async def test_a_worker_behind_a_backlog_keeps_its_leases(
+    migrated_db: str, nats_node: NatsServer, tmp_path: Path
+) -> None:
+    """After an outage the worker starts behind a backlog and runs flat out until it has caught
+    up. The broker must not push the backlog at it faster than it ingests: its lease renewals
+    would wait behind the deliveries, the leases expire and the partitions change hands."""
+    plans = await asyncio.to_thread(lambda: release_fleet(migrated_db, 300, 34, faults=False))
+    stream = build(plans, [Step(4000.0, 20.0)], time.time() - 30)
+    workers = Workers(migrated_db, [nats_node.url], nats_node.mqtt_url, tmp_path)
+    workers.start(1)  # creates the partitions' consumers, which keep what is published meanwhile
+    await wait_until(lambda: len(owners(migrated_db)) == PARTITIONS + 1, 60, "the worker owning every partition")
+    workers.stop()
+    await asyncio.to_thread(publish_backlog, nats_node.mqtt_url, stream.messages)
+    workers.start(1)
+    try:
+        await wait_until(
+            lambda: count(migrated_db, "SELECT count(*) FROM fixes") >= len(stream.messages), 180, "the backlog stored"
+        )
+        await wait_until(lambda: count(migrated_db, "SELECT count(*) FROM ingest_unjudged") == 0, 60, "all judged")
+    finally:
+        workers.stop()
+    log = (tmp_path / "worker-1.log").read_text(errors="replace")
+    assert "expired unrenewed" not in log and "cannot renew" not in log, log[-3000:]
+    assert count(migrated_db, "SELECT count(DISTINCT (seal_id, seq)) FROM fixes") == len(stream.messages)
 
 
 # -- failover ----------------------------------------------------------------------------------
