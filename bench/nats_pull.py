@@ -5,8 +5,8 @@ Run: ``python -m bench.nats_pull`` (starts a private nats-server). A stream is f
 through its own durable consumer (ack policy "all", one ack per 2,000 messages), twice, in turn:
 
 * ``fetch``: ``PullSubscription.fetch(2000, timeout=0.1)`` in a loop, as ingest first did;
-* ``long pull``: ``ingest.partitioned``'s way, a pull request for 2,000 messages that waits on the
-  server, each message handed to a subscription callback as it arrives.
+* ``long pull``: ``ingest.partitioned``'s way, a pull request that waits on the server (here for
+  2,000 messages, as ``fetch`` asks), each message handed to a subscription callback as it arrives.
 
 It prints the reader's CPU seconds and wall seconds for the whole stream, and µs of CPU per message.
 """
