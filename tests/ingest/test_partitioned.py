@@ -32,7 +32,7 @@ import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.mqtt_load import BulkPublisher, publish_packet
+from bench.mqtt_load import BulkPublisher, packet_ids, publish_packet
 from bench.stepped import Step, build, with_faults
 from ingest.partitioned import MQTT_STREAM, PULL_EXPIRES_S, partition_of, topic_of
 from launcher.demo import release_fleet
@@ -109,12 +109,9 @@ async def test_each_partition_is_asked_again_before_its_pull_request_expires(
 def publish_backlog(mqtt_url: str, messages: list[tuple[str, bytes]]) -> None:
     """Publish QoS 1 as fast as the broker acknowledges (paho's queue refuses this many)."""
     publisher = BulkPublisher(*mqtt_host_port(mqtt_url), f"backlog-{uuid.uuid4().hex[:6]}")
-    chunk = 10_000
-    for i in range(0, len(messages), chunk):
-        while publisher.in_flight() > BulkPublisher.MAX_IN_FLIGHT - chunk:
-            time.sleep(0.01)
-        part = messages[i : i + chunk]
-        publisher.send([publish_packet(t, m, k % 65535 + 1) for k, (t, m) in enumerate(part, start=i)])
+    ids = packet_ids(len(messages))
+    packets = [publish_packet(t, m, mid) for (t, m), mid in zip(messages, ids, strict=True)]
+    publisher.send_on_schedule(packets, time.time(), rate=1e9)  # all due at once, within its in-flight window
     assert publisher.close() == 0, "the broker acknowledged every message"
 
 
